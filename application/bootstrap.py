@@ -1,0 +1,78 @@
+"""The composition root: builds the desk from settings for the web, the CLI, workers, tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Engine
+
+from application.desk import Clock, SupportDesk, utc_now
+from application.settings import Settings, parse_weekly_hours
+from application.users import UserDirectory
+from domain.calendar import BusinessCalendar
+from domain.sla import SlaPolicy
+
+
+@dataclass
+class Container:
+    """The built pieces, shared by every entry point."""
+
+    settings: Settings
+    calendar: BusinessCalendar
+    sla: SlaPolicy
+    desk: SupportDesk
+    users: UserDirectory
+
+    @property
+    def engine(self) -> Engine:
+        """The event store's database, which also holds the read models and the users."""
+        engine = self.desk.recorder.datastore.engine  # type: ignore[attr-defined]
+        assert engine is not None
+        return cast(Engine, engine)
+
+    def close(self) -> None:
+        """Release connections."""
+        self.desk.close()
+
+
+def build_calendar(settings: Settings) -> BusinessCalendar:
+    """The business calendar the settings describe (P4)."""
+    return BusinessCalendar(
+        timezone=ZoneInfo(settings.timezone),
+        weekly_hours=parse_weekly_hours(settings.business_hours),
+        country=settings.holiday_country,
+        added=dict(settings.holidays_added),
+        removed=frozenset(settings.holidays_removed),
+    )
+
+
+def persistence_env(settings: Settings) -> dict[str, str]:
+    """The `eventsourcing` environment: one code path for SQLite and PostgreSQL."""
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing_sqlalchemy",
+        "SQLALCHEMY_URL": settings.database_url,
+    }
+
+
+def prepare_data_dir(settings: Settings) -> None:
+    """Create the folder that holds the embedded database and the mail outbox."""
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    if settings.database_url.startswith("sqlite:///"):
+        path = settings.database_url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Container:
+    """Build everything from settings (by default, from the environment)."""
+    settings = settings or Settings.from_env()
+    prepare_data_dir(settings)
+    calendar = build_calendar(settings)
+    sla = SlaPolicy(calendar)
+    desk = SupportDesk(sla=sla, clock=clock, env=persistence_env(settings))
+    engine = desk.recorder.datastore.engine  # type: ignore[attr-defined]
+    users = UserDirectory(engine)
+    return Container(settings=settings, calendar=calendar, sla=sla, desk=desk, users=users)

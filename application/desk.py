@@ -1,0 +1,258 @@
+"""The command side: every action on a ticket goes through `SupportDesk` (P7.1)."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import RecordConflictError
+
+from domain.categories import Category
+from domain.errors import StaleVersion, TicketNotFound
+from domain.reference import Reference
+from domain.sla import Complexity, SlaPolicy
+from domain.ticket import Channel, EscalationReason, Ticket
+
+Clock = Callable[[], datetime]
+
+_CONFLICT_RETRIES = 50
+
+
+def utc_now() -> datetime:
+    """The current instant, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a command left behind: the ticket as saved and the log position of its event."""
+
+    ticket: Ticket
+    position: int
+
+    @property
+    def reference(self) -> str:
+        """The ticket's reference number."""
+        return self.ticket.reference
+
+
+class SupportDesk(Application[UUID]):
+    """Commands of the support policy, each recorded as an event of one ticket."""
+
+    name = "supportdesk"
+
+    def __init__(
+        self,
+        sla: SlaPolicy,
+        clock: Clock = utc_now,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(env=env)
+        self.sla = sla
+        self.clock = clock
+
+    # ---- requesters -----------------------------------------------------------------------
+
+    def submit(
+        self,
+        *,
+        channel: Channel,
+        requester_email: str,
+        category: Category | None,
+        course: str | None,
+        subject: str,
+        description: str,
+        language: str = "ar",
+        requester_name: str | None = None,
+        message_id: str | None = None,
+    ) -> Outcome:
+        """Record a new request and give it a reference number (P3.1–P3.3)."""
+        while True:
+            ticket = Ticket.submit(
+                reference=Reference.generate(),
+                channel=channel,
+                requester_email=requester_email,
+                category=category,
+                course=course,
+                subject=subject,
+                description=description,
+                language=language,
+                requester_name=requester_name,
+                message_id=message_id,
+                at=self.clock(),
+                sla=self.sla,
+            )
+            try:
+                return self._save(ticket)
+            except RecordConflictError:
+                continue  # the random reference was taken; draw another
+
+    def receive_follow_up(
+        self,
+        reference: str,
+        *,
+        message: str,
+        channel: Channel,
+        message_id: str | None = None,
+    ) -> Outcome:
+        """The requester wrote again quoting the reference (P6.1)."""
+        return self._act(
+            reference,
+            None,
+            lambda t, at: t.receive_follow_up(
+                message=message, channel=channel, at=at, message_id=message_id
+            ),
+        )
+
+    # ---- agents and workers ---------------------------------------------------------------
+
+    def acknowledge(self, reference: str, *, message_id: str, actor: str) -> Outcome:
+        """The receipt email was sent (P3.3)."""
+        return self._act(
+            reference, None, lambda t, at: t.acknowledge(message_id=message_id, actor=actor, at=at)
+        )
+
+    def respond(
+        self, reference: str, *, message: str, actor: str, expected_version: int | None = None
+    ) -> Outcome:
+        """Reply to the requester (P3.4, P5.1)."""
+        return self._act(
+            reference,
+            expected_version,
+            lambda t, at: t.respond(message=message, actor=actor, at=at),
+        )
+
+    def classify(
+        self,
+        reference: str,
+        *,
+        complexity: Complexity,
+        actor: str,
+        expected_version: int | None = None,
+    ) -> Outcome:
+        """Set the complexity and so the resolution target (P5.2–P5.3)."""
+        return self._act(
+            reference,
+            expected_version,
+            lambda t, at: t.classify(complexity=complexity, actor=actor, at=at, sla=self.sla),
+        )
+
+    def extend_deadline(
+        self,
+        reference: str,
+        *,
+        resolution_due: datetime,
+        reason: str,
+        actor: str,
+        expected_version: int | None = None,
+    ) -> Outcome:
+        """Give a new expected resolution time (P5.4)."""
+        return self._act(
+            reference,
+            expected_version,
+            lambda t, at: t.extend_deadline(
+                resolution_due=resolution_due, reason=reason, actor=actor, at=at
+            ),
+        )
+
+    def escalate(
+        self,
+        reference: str,
+        *,
+        reason: EscalationReason,
+        actor: str,
+        note: str = "",
+        deadline: datetime | None = None,
+        expected_version: int | None = None,
+    ) -> Outcome:
+        """Raise the ticket to supervisory management (P6.2)."""
+        return self._act(
+            reference,
+            expected_version,
+            lambda t, at: t.escalate(
+                reason=reason, actor=actor, at=at, note=note, deadline=deadline
+            ),
+        )
+
+    def forward_to_management(
+        self,
+        reference: str,
+        *,
+        department: str,
+        note: str,
+        actor: str,
+        expected_version: int | None = None,
+    ) -> Outcome:
+        """Refer a suggestion to the competent management (P3.5)."""
+        return self._act(
+            reference,
+            expected_version,
+            lambda t, at: t.forward_to_management(
+                department=department, note=note, actor=actor, at=at
+            ),
+        )
+
+    def resolve(
+        self, reference: str, *, summary: str, actor: str, expected_version: int | None = None
+    ) -> Outcome:
+        """Record the solution (P3.4)."""
+        return self._act(
+            reference,
+            expected_version,
+            lambda t, at: t.resolve(summary=summary, actor=actor, at=at),
+        )
+
+    def reopen(
+        self, reference: str, *, reason: str, actor: str, expected_version: int | None = None
+    ) -> Outcome:
+        """The problem is not solved after all."""
+        return self._act(
+            reference,
+            expected_version,
+            lambda t, at: t.reopen(reason=reason, actor=actor, at=at, sla=self.sla),
+        )
+
+    # ---- reading --------------------------------------------------------------------------
+
+    def ticket(self, reference: str | Reference, version: int | None = None) -> Ticket:
+        """The ticket with this reference, as it is now or at `version`."""
+        ref = reference if isinstance(reference, Reference) else Reference.parse(reference)
+        try:
+            ticket: Ticket = self.repository.get(ref.ticket_id, version=version)
+        except AggregateNotFoundError:
+            raise TicketNotFound(f"no ticket has the reference {ref}") from None
+        return ticket
+
+    # ---- mechanics ------------------------------------------------------------------------
+
+    def _act(
+        self,
+        reference: str,
+        expected_version: int | None,
+        command: Callable[[Ticket, datetime], Any],
+    ) -> Outcome:
+        # Optimistic concurrency: a write that lost a race is re-validated on the newer
+        # state and retried, unless the caller pinned the version it acted on.
+        for _ in range(_CONFLICT_RETRIES):
+            ticket = self.ticket(reference)
+            if expected_version is not None and ticket.version != expected_version:
+                raise StaleVersion(expected_version, ticket.version)
+            command(ticket, self.clock())
+            try:
+                return self._save(ticket)
+            except RecordConflictError:
+                if expected_version is not None:
+                    raise StaleVersion(expected_version, self.ticket(reference).version) from None
+                time.sleep(random.uniform(0, 0.005))  # let the winner's neighbours through
+        raise RecordConflictError(f"ticket {reference} is too busy; try again")
+
+    def _save(self, ticket: Ticket) -> Outcome:
+        recordings = self.save(ticket)
+        position = max(r.notification.id for r in recordings)
+        return Outcome(ticket=ticket, position=position)

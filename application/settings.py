@@ -1,0 +1,121 @@
+"""Configuration from `SUPPORTDESK_*` environment variables; defaults give the embedded shape."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, time
+from pathlib import Path
+
+PREFIX = "SUPPORTDESK_"
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_GROUP = re.compile(r"^\s*(?P<days>[a-z,\-]+)\s+(?P<ranges>[0-9:,\-\s]+)$")
+
+
+class SettingsError(ValueError):
+    """A configuration value cannot be understood."""
+
+
+WeeklyHours = dict[int, tuple[tuple[time, time], ...]]
+
+
+def parse_weekly_hours(text: str) -> WeeklyHours:
+    """Parse `sun-thu 09:00-17:00; sat 10:00-12:00,13:00-14:00` (weekday 0 is Monday)."""
+    hours: WeeklyHours = {}
+    for group in filter(None, (g.strip() for g in text.lower().split(";"))):
+        match = _GROUP.match(group)
+        if not match:
+            raise SettingsError(f"business hours: cannot read {group!r}")
+        ranges = tuple(_parse_range(r) for r in match["ranges"].split(","))
+        for day in _parse_days(match["days"]):
+            hours[day] = hours.get(day, ()) + ranges
+    return hours
+
+
+def _parse_days(text: str) -> list[int]:
+    days: list[int] = []
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        try:
+            start = _DAYS.index(first)
+            end = _DAYS.index(last) if last else start
+        except ValueError:
+            raise SettingsError(f"business hours: unknown day in {part!r}") from None
+        days.extend((start + i) % 7 for i in range((end - start) % 7 + 1))
+    return days
+
+
+def _parse_range(text: str) -> tuple[time, time]:
+    try:
+        opening, closing = (time.fromisoformat(t.strip()) for t in text.split("-"))
+    except ValueError:
+        raise SettingsError(f"business hours: cannot read range {text!r}") from None
+    if closing <= opening:
+        raise SettingsError(f"business hours: {text!r} closes before it opens")
+    return opening, closing
+
+
+def parse_holidays(text: str) -> dict[date, str]:
+    """Parse `2026-03-22=Eid al-Fitr (announced),2026-03-23`: dates with optional names."""
+    holidays: dict[date, str] = {}
+    for item in filter(None, (i.strip() for i in text.split(","))):
+        day, _, name = item.partition("=")
+        try:
+            holidays[date.fromisoformat(day.strip())] = name.strip() or "Holiday"
+        except ValueError:
+            raise SettingsError(f"holidays: cannot read the date {day!r}") from None
+    return holidays
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that differs between the embedded default and production."""
+
+    database_url: str = "sqlite:///var/supportdesk.db"
+    broker_url: str = "memory://"
+    smtp_url: str = "file:var/outbox"
+    data_dir: Path = Path("var")
+    timezone: str = "Asia/Riyadh"
+    business_hours: str = "sun-thu 09:00-17:00"
+    holiday_country: str = "SA"
+    holidays_added: Mapping[date, str] = field(default_factory=dict)
+    holidays_removed: frozenset[date] = frozenset()
+    support_address: str = "support@captainmama.org"
+    management_address: str = "info@captainmama.org"
+    suggestions_address: str = "info@captainmama.org"
+    log_format: str = "text"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read `SUPPORTDESK_*` variables; anything unset keeps its embedded default."""
+        env = os.environ if environ is None else environ
+
+        def get(name: str, default: str) -> str:
+            return env.get(PREFIX + name, default)
+
+        defaults = cls()
+        settings = cls(
+            database_url=get("DATABASE_URL", defaults.database_url),
+            broker_url=get("BROKER_URL", defaults.broker_url),
+            smtp_url=get("SMTP_URL", defaults.smtp_url),
+            data_dir=Path(get("DATA_DIR", str(defaults.data_dir))),
+            timezone=get("TIMEZONE", defaults.timezone),
+            business_hours=get("BUSINESS_HOURS", defaults.business_hours),
+            holiday_country=get("HOLIDAY_COUNTRY", defaults.holiday_country),
+            holidays_added=parse_holidays(get("HOLIDAYS_ADD", "")),
+            holidays_removed=frozenset(parse_holidays(get("HOLIDAYS_REMOVE", ""))),
+            support_address=get("SUPPORT_ADDRESS", defaults.support_address),
+            management_address=get("MANAGEMENT_ADDRESS", defaults.management_address),
+            suggestions_address=get("SUGGESTIONS_ADDRESS", defaults.suggestions_address),
+            log_format=get("LOG_FORMAT", defaults.log_format),
+        )
+        parse_weekly_hours(settings.business_hours)  # fail at start-up, not at first use
+        return settings
+
+    @property
+    def uses_postgres(self) -> bool:
+        """Whether the event store and read models live in PostgreSQL."""
+        return self.database_url.startswith("postgresql")

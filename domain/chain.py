@@ -1,0 +1,53 @@
+"""Tamper evidence for the record (P7.1).
+
+Each of a ticket's events carries the hash of its predecessor and a hash of its own canonical
+content, so an event changed, inserted, reordered or removed after the fact breaks the chain.
+The canonical form is independent of how the event store serialises events: a store migration
+or a new JSON library must not change any hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+GENESIS = "0" * 64
+"""The predecessor hash of a ticket's first event."""
+
+_NOT_HASHED = frozenset({"hash", "class_version"})
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, Enum):
+        return _canonical(value.value)
+    if isinstance(value, UUID | Decimal):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [_canonical(v) for v in value]
+        return sorted(items) if isinstance(value, set | frozenset) else items
+    return value
+
+
+def event_hash(event_type: str, state: Mapping[str, Any]) -> str:
+    """SHA-256 of an event's canonical content: its type and every field but its own hash."""
+    content = {k: v for k, v in state.items() if k not in _NOT_HASHED}
+    document = {"type": event_type, "state": _canonical(content)}
+    encoded = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+def event_type_name(topic_or_class: str | type) -> str:
+    """The stable part of an event's type: `Ticket.Responded`, without the module path."""
+    if isinstance(topic_or_class, type):
+        return topic_or_class.__qualname__
+    return topic_or_class.rsplit(":", 1)[-1]

@@ -1,0 +1,459 @@
+"""The ticket: one support request and everything that happened to it (P3, P5, P6, P7).
+
+Every change is an immutable event carrying the acting principal and the instant. Public
+methods are the commands: they check the policy's rules and then trigger one event. The
+`@event` methods' bodies are the state change alone, because they also run on replay.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+from eventsourcing.utils import get_topic
+
+from domain.categories import Category
+from domain.chain import GENESIS, event_hash, event_type_name
+from domain.errors import InvalidRequest, TransitionRefused
+from domain.reference import Reference
+from domain.sla import Complexity, SlaPolicy
+
+REQUESTER = "requester"
+"""The actor of what the requester does (submitting, following up)."""
+
+
+class Channel(StrEnum):
+    """The only channels through which requests are accepted (P1)."""
+
+    WEB_FORM = "web_form"
+    EMAIL = "email"
+
+
+class Status(StrEnum):
+    """Where a ticket stands in its handling."""
+
+    NEW = "new"
+    ACKNOWLEDGED = "acknowledged"
+    IN_PROGRESS = "in_progress"
+    FORWARDED = "forwarded_to_management"
+    RESOLVED = "resolved"
+
+    @property
+    def is_open(self) -> bool:
+        """Still waiting on the support team."""
+        return self not in (Status.RESOLVED, Status.FORWARDED)
+
+
+class EscalationReason(StrEnum):
+    """Why a ticket went to supervisory management (P6)."""
+
+    FIRST_RESPONSE_OVERDUE = "first_response_overdue"
+    RESOLUTION_OVERDUE = "resolution_overdue"
+    REQUESTER_FOLLOW_UP_AFTER_DEADLINE = "requester_follow_up_after_deadline"
+    REQUESTER_TO_MANAGEMENT = "requester_to_management"
+    AGENT = "agent"
+
+    @property
+    def is_deadline(self) -> bool:
+        """Raised by the SLA watcher, once per missed deadline."""
+        return self in (
+            EscalationReason.FIRST_RESPONSE_OVERDUE,
+            EscalationReason.RESOLUTION_OVERDUE,
+        )
+
+
+SUPERVISORY_MANAGEMENT = "supervisory_management"
+"""The escalation level the policy names (P6.2)."""
+
+REQUIRED_DETAILS = ("category", "course", "email")
+"""What a request must state (P3.2)."""
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """One escalation of a ticket, as recorded."""
+
+    reason: str
+    level: str
+    deadline: datetime | None
+    at: datetime
+    actor: str
+
+
+def _required_text(name: str, value: str) -> str:
+    text = (value or "").strip()
+    if not text:
+        raise InvalidRequest(f"{name} must not be empty")
+    return text
+
+
+class Ticket(Aggregate):
+    """A support request tracked from receipt to solution (P7.1)."""
+
+    class Event(Aggregate.Event):
+        """Every ticket event names who acted and extends the ticket's hash chain."""
+
+        actor: str
+        prev_hash: str
+        hash: str
+
+        def mutate(self, aggregate: Any) -> Any:
+            mutated = super().mutate(aggregate)
+            assert mutated is not None
+            mutated.chain_head = self.hash  # also on replay, so the next event can link to it
+            return mutated
+
+    # ---- tamper evidence ------------------------------------------------------------------
+
+    @staticmethod
+    def create_id(reference: str) -> uuid.UUID:
+        """The aggregate id is derived from the reference, so a reference is recorded once."""
+        return Reference.parse(reference).ticket_id
+
+    @classmethod
+    def _create(cls, event_class: type[Any], *, id: Any = None, **kwargs: Any) -> Any:  # noqa: A002
+        originator_id = cls.create_id(kwargs["reference"])
+        kwargs.update(
+            originator_id=originator_id,
+            originator_version=cls.INITIAL_VERSION,
+            prev_hash=GENESIS,
+        )
+        kwargs["originator_topic"] = get_topic(cls)
+        kwargs["hash"] = event_hash(event_type_name(event_class), kwargs)
+        return super()._create(event_class, id=originator_id, **kwargs)
+
+    def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
+        kwargs.update(
+            originator_id=self.id,
+            originator_version=self.version + 1,
+            prev_hash=self.chain_head,
+        )
+        kwargs["hash"] = event_hash(event_type_name(event_class), kwargs)
+        super().trigger_event(event_class, **kwargs)
+
+    # ---- submission (P1, P3.1–P3.2, P5) --------------------------------------------------------
+
+    @classmethod
+    def submit(
+        cls,
+        *,
+        reference: Reference,
+        channel: Channel,
+        requester_email: str,
+        category: Category | None,
+        course: str | None,
+        subject: str,
+        description: str,
+        language: str,
+        at: datetime,
+        sla: SlaPolicy,
+        requester_name: str | None = None,
+        message_id: str | None = None,
+    ) -> Ticket:
+        """Record a request received through an official channel (P1, P3.2)."""
+        email = _required_text("email", requester_email)
+        course = (course or "").strip() or None
+        missing = [
+            name for name, value in (("category", category), ("course", course)) if not value
+        ]
+        if missing and channel is Channel.WEB_FORM:
+            raise InvalidRequest(f"the request must state: {', '.join(missing)} (P3.2)")
+        if language not in ("ar", "en"):
+            raise InvalidRequest("language must be 'ar' or 'en'")
+        return cls(
+            reference=str(reference),
+            channel=channel.value,
+            requester_email=email,
+            requester_name=requester_name,
+            category=category.value if category else None,
+            course=course,
+            subject=_required_text("subject", subject),
+            description=_required_text("description", description),
+            language=language,
+            missing_details=missing,
+            message_id=message_id,
+            first_response_due=sla.first_response_due(at),
+            resolution_due=sla.resolution_due(at, Complexity.SIMPLE),
+            actor=REQUESTER,
+            timestamp=at,
+        )
+
+    @event("Submitted")
+    def __init__(
+        self,
+        reference: str,
+        channel: str,
+        requester_email: str,
+        requester_name: str | None,
+        category: str | None,
+        course: str | None,
+        subject: str,
+        description: str,
+        language: str,
+        missing_details: list[str],
+        message_id: str | None,
+        first_response_due: datetime,
+        resolution_due: datetime,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        self.reference = reference
+        self.channel = Channel(channel)
+        self.requester_email = requester_email
+        self.requester_name = requester_name
+        self.category = Category(category) if category else None
+        self.course = course
+        self.subject = subject
+        self.description = description
+        self.language = language
+        self.missing_details = list(missing_details)
+        self.submitted_at = timestamp
+        self.first_response_due = first_response_due
+        self.resolution_due = resolution_due
+        self.resolution_clock_started_at = timestamp
+        self.complexity = Complexity.SIMPLE
+        self.status = Status.NEW
+        self.acknowledgement_message_id: str | None = None
+        self.first_responded_at: datetime | None = None
+        self.responses = 0
+        self.resolved_at: datetime | None = None
+        self.resolution_summary: str | None = None
+        self.escalations: list[Escalation] = []
+        self.extensions = 0
+        self.follow_ups = 0
+        self.forwarded_to: str | None = None
+        self.reopened = 0
+        self.chain_head = GENESIS
+
+    # ---- receipt (P3.3) ----------------------------------------------------------------------
+
+    def acknowledge(self, *, message_id: str, actor: str, at: datetime) -> None:
+        """Record that the receipt email with the reference was sent (P3.3)."""
+        if self.acknowledgement_message_id is not None:
+            raise TransitionRefused("the receipt was already acknowledged")
+        self._acknowledged(
+            message_id=_required_text("message_id", message_id), actor=actor, timestamp=at
+        )
+
+    @event("Acknowledged")
+    def _acknowledged(self, message_id: str, actor: str, timestamp: datetime) -> None:
+        self.acknowledgement_message_id = message_id
+        if self.status is Status.NEW:
+            self.status = Status.ACKNOWLEDGED
+
+    # ---- handling (P3.4, P5) -------------------------------------------------------------------
+
+    def respond(self, *, message: str, actor: str, at: datetime) -> None:
+        """Record a reply to the requester; the first one answers P5.1."""
+        self._require_not_resolved("respond to")
+        self._responded(message=_required_text("message", message), actor=actor, timestamp=at)
+
+    @event("Responded")
+    def _responded(self, message: str, actor: str, timestamp: datetime) -> None:
+        if self.first_responded_at is None:
+            self.first_responded_at = timestamp
+        self.responses += 1
+        if self.status in (Status.NEW, Status.ACKNOWLEDGED):
+            self.status = Status.IN_PROGRESS
+
+    def classify(self, *, complexity: Complexity, actor: str, at: datetime, sla: SlaPolicy) -> None:
+        """Set the problem's complexity, which sets its resolution target (P5.2–P5.3)."""
+        self._require_not_resolved("classify")
+        if complexity is self.complexity:
+            raise TransitionRefused(f"the ticket is already classified {complexity.value}")
+        due = sla.resolution_due(self.resolution_clock_started_at, complexity)
+        if self.extensions and self.resolution_due > due:
+            due = self.resolution_due  # an extension already promised more time; keep it
+        self._classified(complexity=complexity.value, resolution_due=due, actor=actor, timestamp=at)
+
+    @event("Classified")
+    def _classified(
+        self,
+        complexity: str,
+        resolution_due: datetime,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        self.complexity = Complexity(complexity)
+        self.resolution_due = resolution_due
+
+    def extend_deadline(
+        self, *, resolution_due: datetime, reason: str, actor: str, at: datetime
+    ) -> None:
+        """More contact is needed: a new expected resolution time, told to the requester (P5.4)."""
+        self._require_not_resolved("extend")
+        if resolution_due.tzinfo is None:
+            raise InvalidRequest("the new expected time must include a time zone")
+        if resolution_due <= self.resolution_due:
+            raise InvalidRequest("an extension must move the expected resolution time later")
+        self._deadline_extended(
+            resolution_due=resolution_due,
+            reason=_required_text("reason", reason),
+            actor=actor,
+            timestamp=at,
+        )
+
+    @event("DeadlineExtended")
+    def _deadline_extended(
+        self,
+        resolution_due: datetime,
+        reason: str,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        self.resolution_due = resolution_due
+        self.extensions += 1
+
+    def resolve(self, *, summary: str, actor: str, at: datetime) -> None:
+        """Record that the solution was given to the requester (P3.4)."""
+        self._require_not_resolved("resolve")
+        self._resolved(summary=_required_text("summary", summary), actor=actor, timestamp=at)
+
+    @event("Resolved")
+    def _resolved(self, summary: str, actor: str, timestamp: datetime) -> None:
+        self.status = Status.RESOLVED
+        self.resolved_at = timestamp
+        self.resolution_summary = summary
+
+    def reopen(self, *, reason: str, actor: str, at: datetime, sla: SlaPolicy) -> None:
+        """The requester says the problem is not solved: the resolution clock starts again."""
+        if self.status is not Status.RESOLVED:
+            raise TransitionRefused("only a resolved ticket can be reopened")
+        self._reopened(
+            reason=_required_text("reason", reason),
+            resolution_due=sla.resolution_due(at, self.complexity),
+            actor=actor,
+            timestamp=at,
+        )
+
+    @event("Reopened")
+    def _reopened(
+        self,
+        reason: str,
+        resolution_due: datetime,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        self.status = Status.IN_PROGRESS
+        self.resolved_at = None
+        self.resolution_summary = None
+        self.resolution_due = resolution_due
+        self.resolution_clock_started_at = timestamp
+        self.reopened += 1
+
+    # ---- suggestions (P3.5) ------------------------------------------------------------------
+
+    def forward_to_management(
+        self, *, department: str, note: str, actor: str, at: datetime
+    ) -> None:
+        """Refer a development suggestion to the competent management (P3.5)."""
+        if self.category is not Category.SUGGESTION:
+            raise TransitionRefused("only suggestions are forwarded to management")
+        if self.forwarded_to is not None:
+            raise TransitionRefused("the suggestion was already forwarded")
+        self._require_not_resolved("forward")
+        self._forwarded(
+            department=_required_text("department", department),
+            note=_required_text("note", note),
+            actor=actor,
+            timestamp=at,
+        )
+
+    @event("ForwardedToManagement")
+    def _forwarded(
+        self,
+        department: str,
+        note: str,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        self.forwarded_to = department
+        self.status = Status.FORWARDED
+
+    # ---- follow-up and escalation (P6) ---------------------------------------------------------
+
+    def receive_follow_up(
+        self, *, message: str, channel: Channel, at: datetime, message_id: str | None = None
+    ) -> None:
+        """The requester wrote again quoting the reference (P6.1)."""
+        self._follow_up_received(
+            message=_required_text("message", message),
+            channel=channel.value,
+            message_id=message_id,
+            actor=REQUESTER,
+            timestamp=at,
+        )
+
+    @event("FollowUpReceived")
+    def _follow_up_received(
+        self,
+        message: str,
+        channel: str,
+        message_id: str | None,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        self.follow_ups += 1
+
+    def escalate(
+        self,
+        *,
+        reason: EscalationReason,
+        actor: str,
+        at: datetime,
+        note: str = "",
+        deadline: datetime | None = None,
+        level: str = SUPERVISORY_MANAGEMENT,
+    ) -> None:
+        """Raise the ticket to supervisory management (P6.2)."""
+        self._require_not_resolved("escalate")
+        if reason.is_deadline:
+            if deadline is None:
+                raise InvalidRequest("a deadline escalation must name the deadline")
+            if self.has_escalated(reason, deadline):
+                raise TransitionRefused("this deadline was already escalated")
+        self._escalated(
+            reason=reason.value,
+            level=level,
+            note=note.strip(),
+            deadline=deadline,
+            actor=actor,
+            timestamp=at,
+        )
+
+    @event("Escalated")
+    def _escalated(
+        self,
+        reason: str,
+        level: str,
+        note: str,
+        deadline: datetime | None,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        self.escalations.append(Escalation(reason, level, deadline, timestamp, actor))
+
+    # ---- questions ------------------------------------------------------------------------
+
+    def has_escalated(self, reason: EscalationReason, deadline: datetime) -> bool:
+        """Whether this deadline was already escalated for this reason."""
+        return any(e.reason == reason.value and e.deadline == deadline for e in self.escalations)
+
+    def overdue_deadlines(self, now: datetime) -> list[tuple[EscalationReason, datetime]]:
+        """Deadlines that passed unmet as of `now` (P6)."""
+        if self.status is Status.RESOLVED:
+            return []
+        overdue: list[tuple[EscalationReason, datetime]] = []
+        if self.first_responded_at is None and now >= self.first_response_due:
+            overdue.append((EscalationReason.FIRST_RESPONSE_OVERDUE, self.first_response_due))
+        if self.status.is_open and now >= self.resolution_due:
+            overdue.append((EscalationReason.RESOLUTION_OVERDUE, self.resolution_due))
+        return overdue
+
+    def _require_not_resolved(self, action: str) -> None:
+        if self.status is Status.RESOLVED:
+            raise TransitionRefused(f"cannot {action} a resolved ticket; reopen it first")

@@ -1,0 +1,40 @@
+"""`supportdesk`: the command line of the desk. Every command reads the same settings."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from interfaces.cli.calendar import calendar_group, sla_group
+from interfaces.cli.serve import serve
+from interfaces.cli.users import users_group
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Support Desk: the Captain Mama technical-support policy, on the record."""
+
+
+cli.add_command(serve)
+cli.add_command(sla_group)
+cli.add_command(calendar_group)
+cli.add_command(users_group)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: bad arguments give a one-line error and exit status 2."""
+    try:
+        cli.main(args=argv, prog_name="supportdesk", standalone_mode=False)
+    except click.UsageError as error:
+        message = error.format_message().replace("\n", " ")
+        click.echo(f"supportdesk: error: {message}", err=True)
+        sys.exit(2)
+    except click.ClickException as error:
+        click.echo(f"supportdesk: error: {error.format_message()}", err=True)
+        sys.exit(error.exit_code)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.Abort:
+        click.echo("supportdesk: aborted", err=True)
+        sys.exit(1)

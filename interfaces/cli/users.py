@@ -1,0 +1,54 @@
+"""`supportdesk users`: issue, list and revoke bearer tokens."""
+
+from __future__ import annotations
+
+import click
+
+from application.bootstrap import bootstrap
+from application.users import Role, UserError
+
+
+@click.group("users")
+def users_group() -> None:
+    """People and systems allowed to use the API."""
+
+
+@users_group.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+def users_add(name: str, role: str) -> None:
+    """Issue a token for NAME; the token is printed once, alone on one line."""
+    container = bootstrap()
+    try:
+        token = container.users.add(name, Role(role))
+    except UserError as error:
+        raise click.UsageError(str(error)) from None
+    finally:
+        container.close()
+    click.echo(token)
+
+
+@users_group.command("list")
+def users_list() -> None:
+    """List every token issued, without secrets."""
+    container = bootstrap()
+    try:
+        for user in container.users.list():
+            state = f"revoked {user.revoked_at:%Y-%m-%d}" if user.revoked_at else "active"
+            click.echo(f"{user.name:<24} {user.role.value:<11} {user.created_at:%Y-%m-%d}  {state}")
+    finally:
+        container.close()
+
+
+@users_group.command("revoke")
+@click.argument("name")
+def users_revoke(name: str) -> None:
+    """Revoke every token of NAME."""
+    container = bootstrap()
+    try:
+        revoked = container.users.revoke(name)
+    finally:
+        container.close()
+    if not revoked:
+        raise click.UsageError(f"{name} has no active token")
+    click.echo(f"revoked {revoked} token(s) of {name}")

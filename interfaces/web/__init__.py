@@ -1,0 +1,49 @@
+"""The Flask application factory: the web side of the desk."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+from flask_smorest import Api
+
+from application.bootstrap import Container, bootstrap
+from application.settings import Settings
+from interfaces.web import problems
+
+MAX_REQUEST_BYTES = 256 * 1024  # a support request is text; anything larger is refused (413)
+
+
+def container() -> Container:
+    """The container the running app was built around."""
+    built: Container = current_app.extensions["supportdesk"]
+    return built
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> Flask:
+    """Build the Flask app around one container (the composition root's output)."""
+    container = container or bootstrap(settings)
+    app = Flask(__name__)
+    app.extensions["supportdesk"] = container
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+        API_TITLE="Support Desk",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="v1/openapi.json",
+        JSON_SORT_KEYS=False,
+    )
+    api = Api(
+        app,
+        spec_kwargs={
+            "components": {
+                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            },
+        },
+    )
+    problems.install(app)  # after Api(), so problems replace its JSON error bodies
+
+    from interfaces.web.health import health
+
+    app.register_blueprint(health)
+    app.extensions["supportdesk_api"] = api
+    return app

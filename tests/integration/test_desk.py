@@ -1,0 +1,113 @@
+"""The SupportDesk application on a real event store: SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pytest
+
+from application.bootstrap import Container
+from domain.categories import Category
+from domain.chain import GENESIS, event_hash, event_type_name
+from domain.errors import StaleVersion, TicketNotFound, TransitionRefused
+from domain.reference import Reference
+from domain.ticket import Channel, Status
+from tests.conftest import FakeClock
+
+
+def submit(container: Container, category: Category = Category.LOGIN) -> str:
+    outcome = container.desk.submit(
+        channel=Channel.WEB_FORM,
+        requester_email="learner@example.org",
+        category=category,
+        course="Positive Parenting 101",
+        subject="Cannot sign in",
+        description="The sign-in page rejects my password.",
+    )
+    return outcome.reference
+
+
+def test_submitted_ticket_is_stored_and_read_back(container: Container) -> None:
+    reference = submit(container)
+    ticket = container.desk.ticket(reference)
+    assert ticket.status is Status.NEW
+    assert ticket.requester_email == "learner@example.org"
+    assert container.desk.ticket(reference.lower().replace("-", " ")).id == ticket.id
+
+
+def test_commands_report_their_log_position(container: Container, clock: FakeClock) -> None:
+    reference = submit(container)
+    clock.advance(hours=1)
+    first = container.desk.respond(reference, message="Try resetting.", actor="agent.sara")
+    second = container.desk.resolve(reference, summary="Reset done", actor="agent.sara")
+    assert second.position > first.position
+    assert container.desk.ticket(reference).status is Status.RESOLVED
+
+
+def test_unknown_reference_is_not_found(container: Container) -> None:
+    with pytest.raises(TicketNotFound):
+        container.desk.ticket(Reference.generate())
+
+
+def test_stale_expected_version_is_refused_and_records_nothing(container: Container) -> None:
+    reference = submit(container)
+    container.desk.respond(reference, message="hello", actor="agent.sara", expected_version=1)
+    with pytest.raises(StaleVersion):
+        container.desk.resolve(reference, summary="done", actor="agent.sara", expected_version=1)
+    assert container.desk.ticket(reference).version == 2
+
+
+def test_stored_events_keep_their_hash_chain(container: Container) -> None:
+    reference = submit(container)
+    container.desk.acknowledge(reference, message_id="<r@desk>", actor="system:mailer")
+    container.desk.respond(reference, message="hello", actor="agent.sara")
+    ticket_id = Reference.parse(reference).ticket_id
+    previous = GENESIS
+    for stored in container.desk.events.get(ticket_id):
+        assert stored.prev_hash == previous
+        assert event_hash(event_type_name(type(stored)), dict(vars(stored))) == stored.hash
+        previous = stored.hash
+
+
+@pytest.mark.postgres
+def test_concurrent_commands_on_one_ticket_lose_nothing_and_break_no_rule(
+    postgres_container: Container,
+) -> None:
+    desk = postgres_container.desk
+    reference = submit(postgres_container)
+    results: Counter[str] = Counter()
+    lock = threading.Lock()
+    start = threading.Barrier(16)
+
+    def agent(number: int) -> None:
+        start.wait()
+        try:
+            if number % 4 == 0:
+                desk.resolve(reference, summary=f"fixed by {number}", actor=f"agent.{number}")
+            else:
+                desk.respond(reference, message=f"reply {number}", actor=f"agent.{number}")
+            outcome = "resolved" if number % 4 == 0 else "responded"
+        except TransitionRefused:
+            outcome = "refused"
+        with lock:
+            results[outcome] += 1
+
+    threads = [threading.Thread(target=agent, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    events = list(desk.events.get(Reference.parse(reference).ticket_id))
+    kinds = Counter(type(e).__name__ for e in events)
+    assert sum(results.values()) == 16
+    # Every accepted command is exactly one event; every refusal recorded nothing.
+    assert kinds["Resolved"] == results["resolved"] == 1
+    assert kinds["Responded"] == results["responded"]
+    assert len(events) == 1 + results["resolved"] + results["responded"]
+    # No response was recorded after the resolution.
+    assert type(events[-1]).__name__ == "Resolved" or all(
+        type(e).__name__ != "Resolved" for e in events
+    )
+    assert [e.originator_version for e in events] == list(range(1, len(events) + 1))
