@@ -1,0 +1,94 @@
+"""`make bench`: every measurement, next to its reference from the same run, in one table.
+
+Figures also go to `bench/results.json`. `--tiny` runs each measurement small, to prove the
+suite still works (figures from a tiny run mean nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench import calendar_bench, store_bench
+from bench.measure import Figure
+
+RESULTS = Path(__file__).with_name("results.json")
+
+
+def _calendar(tiny: bool) -> list[Figure]:
+    figures = calendar_bench.run(repeat=3 if tiny else 5, calls=2_000 if tiny else 100_000)
+    return [
+        Figure(
+            "add_business_hours, 40-hour spans",
+            "calls/s",
+            figures["samples"],
+            target="≥ 100,000/s",
+        )
+    ]
+
+
+def _store(tiny: bool) -> list[Figure]:
+    return store_bench.run(repeat=2 if tiny else 5, count=20 if tiny else 300)
+
+
+SUITES: dict[str, Callable[[bool], list[Figure]]] = {
+    "calendar": _calendar,
+    "store": _store,
+}
+
+
+def _row(figure: Figure) -> str:
+    low, high = min(figure.samples), max(figure.samples)
+    ratio = f"{figure.ratio:7.1%}" if figure.ratio is not None else " " * 7
+    reference = figure.reference.name if figure.reference else ""
+    return (
+        f"{figure.name:<48} {figure.median:>12,.1f} {low:>12,.1f} {high:>12,.1f} "
+        f"{figure.unit:<10} {ratio}  {reference:<40} {figure.target}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the suites and print the table."""
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__)
+    parser.add_argument("--tiny", action="store_true", help="small sizes: proves it runs")
+    parser.add_argument("--only", choices=sorted(SUITES), action="append")
+    args = parser.parse_args(argv)
+    began = time.perf_counter()
+    figures: list[Figure] = []
+    for name in args.only or list(SUITES):
+        print(f"running {name} …", file=sys.stderr, flush=True)
+        figures.extend(SUITES[name](args.tiny))
+    header = (
+        f"{'measurement':<48} {'median':>12} {'min':>12} {'max':>12} {'unit':<10} "
+        f"{'ratio':>7}  {'reference (same run)':<40} target"
+    )
+    print(header)
+    print("-" * len(header))
+    for figure in figures:
+        print(_row(figure))
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "machine": {
+                    "python": platform.python_version(),
+                    "platform": platform.platform(),
+                    "processor": platform.processor() or platform.machine(),
+                },
+                "tiny": args.tiny,
+                "seconds": time.perf_counter() - began,
+                "figures": [f.as_dict() for f in figures],
+            },
+            indent=2,
+        )
+    )
+    print(f"\nwritten {RESULTS} in {time.perf_counter() - began:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

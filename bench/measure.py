@@ -1,0 +1,84 @@
+"""Shared pieces of the benchmarks: repeated timing, a scratch PostgreSQL database, figures."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+ADMIN_DSN = os.environ.get(
+    "SUPPORTDESK_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@dataclass
+class Figure:
+    """One measurement: median, min and max over repeats, with its reference in the same run."""
+
+    name: str
+    unit: str
+    samples: list[float]
+    reference: Figure | None = None
+    target: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def ratio(self) -> float | None:
+        if self.reference is None or not self.reference.median:
+            return None
+        return self.median / self.reference.median
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "unit": self.unit,
+            "median": self.median,
+            "min": min(self.samples),
+            "max": max(self.samples),
+            "samples": self.samples,
+            "reference": self.reference.as_dict() if self.reference else None,
+            "ratio": self.ratio,
+            "target": self.target,
+            **self.extra,
+        }
+
+
+def rate(action: Callable[[int], None], count: int) -> float:
+    """Operations per second of `action(i)` for i in range(count)."""
+    began = time.perf_counter()
+    for i in range(count):
+        action(i)
+    return count / (time.perf_counter() - began)
+
+
+@contextmanager
+def scratch_postgres(name: str = "bench") -> Iterator[str]:
+    """A PostgreSQL database created for the run and dropped after; yields its DSN."""
+    import psycopg2
+
+    admin = psycopg2.connect(ADMIN_DSN, connect_timeout=5)
+    admin.autocommit = True
+    database = f"{name}_{uuid.uuid4().hex[:8]}" if name != "bench" else "bench"
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        cursor.execute(f'CREATE DATABASE "{database}"')
+    try:
+        yield ADMIN_DSN.rsplit("/", 1)[0] + "/" + database
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        admin.close()
+
+
+def sqlalchemy_url(dsn: str) -> str:
+    """The SQLAlchemy form of a libpq DSN."""
+    return dsn.replace("postgresql://", "postgresql+psycopg2://", 1)
