@@ -82,3 +82,10 @@ def scratch_postgres(name: str = "bench") -> Iterator[str]:
 def sqlalchemy_url(dsn: str) -> str:
     """The SQLAlchemy form of a libpq DSN."""
     return dsn.replace("postgresql://", "postgresql+psycopg2://", 1)
+
+
+def describe(figures: list[Figure]) -> None:
+    """Print figures one a line, each with its ratio to its reference."""
+    for figure in figures:
+        ratio = f"  ({figure.ratio:.0%} of {figure.reference.name})" if figure.reference else ""
+        print(f"{figure.name:<45} median {figure.median:>10,.1f} {figure.unit}{ratio}")

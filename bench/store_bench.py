@@ -15,7 +15,7 @@ from eventsourcing.domain import Aggregate
 
 from application.bootstrap import bootstrap
 from application.settings import Settings
-from bench.measure import Figure, rate, scratch_postgres, sqlalchemy_url
+from bench.measure import Figure, describe, rate, scratch_postgres, sqlalchemy_url
 from domain.categories import Category
 from domain.ticket import Channel
 
@@ -91,6 +91,4 @@ def run(repeat: int = 5, count: int = 300) -> list[Figure]:
 
 
 if __name__ == "__main__":
-    for figure in run():
-        ratio = f"  ({figure.ratio:.0%} of {figure.reference.name})" if figure.reference else ""
-        print(f"{figure.name:<45} median {figure.median:>9,.0f} {figure.unit}{ratio}")
+    describe(run())
