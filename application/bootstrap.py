@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -9,9 +10,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
+from application.audit_seals import load_audit_key
 from application.desk import Clock, SupportDesk, utc_now
 from application.settings import Settings, parse_weekly_hours
 from application.users import UserDirectory
+from application.workers import Worker
 from domain.calendar import BusinessCalendar
 from domain.sla import SlaPolicy
 
@@ -32,6 +35,22 @@ class Container:
         engine = self.desk.recorder.datastore.engine  # type: ignore[attr-defined]
         assert engine is not None
         return cast(Engine, engine)
+
+    def workers(self, include_mailer: bool = False) -> dict[str, Worker]:
+        """Every background worker by name; the mailer only where it runs in this process."""
+        from interfaces.mail.wiring import mailer, outbox_relay, sla_watcher
+        from projections.audit import SealKeeper
+        from projections.sla import overdue_candidates
+
+        built: dict[str, Worker] = {}
+        built["relay"] = outbox_relay(self)
+        built["sla-watch"] = sla_watcher(self, lambda now: overdue_candidates(self.engine, now))
+        built["audit-seals"] = SealKeeper(
+            self.desk, load_audit_key(os.environ, self.settings.data_dir)
+        )
+        if include_mailer:
+            built["mailer"] = mailer(self)
+        return built
 
     def close(self) -> None:
         """Release connections."""

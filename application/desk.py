@@ -17,7 +17,7 @@ from domain.categories import Category
 from domain.errors import StaleVersion, TicketNotFound
 from domain.reference import Reference
 from domain.sla import Complexity, SlaPolicy
-from domain.ticket import Channel, EscalationReason, Ticket
+from domain.ticket import REQUESTER, Channel, EscalationReason, Ticket
 
 Clock = Callable[[], datetime]
 
@@ -107,6 +107,18 @@ class SupportDesk(Application[UUID]):
             None,
             lambda t, at: t.receive_follow_up(
                 message=message, channel=channel, at=at, message_id=message_id
+            ),
+        )
+
+    def supply_details(
+        self, reference: str, *, category: Category | None, course: str | None
+    ) -> Outcome:
+        """The requester stated the details the first message lacked (P3.2)."""
+        return self._act(
+            reference,
+            None,
+            lambda t, at: t.supply_details(
+                category=category, course=course, actor=REQUESTER, at=at
             ),
         )
 

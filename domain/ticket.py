@@ -211,6 +211,7 @@ class Ticket(Aggregate):
         self.description = description
         self.language = language
         self.missing_details = list(missing_details)
+        self.inbound_message_id = message_id
         self.submitted_at = timestamp
         self.first_response_due = first_response_due
         self.resolution_due = resolution_due
@@ -228,6 +229,42 @@ class Ticket(Aggregate):
         self.forwarded_to: str | None = None
         self.reopened = 0
         self.chain_head = GENESIS
+
+    def supply_details(
+        self,
+        *,
+        category: Category | None,
+        course: str | None,
+        actor: str,
+        at: datetime,
+    ) -> None:
+        """The requester stated what the first message lacked (P3.2)."""
+        self._require_not_resolved("complete")
+        course = (course or "").strip() or None
+        supplied = {
+            name: value
+            for name, value in (("category", category), ("course", course))
+            if value and name in self.missing_details
+        }
+        if not supplied:
+            raise InvalidRequest("nothing that was missing is stated")
+        self._details_supplied(
+            category=category.value if "category" in supplied and category else None,
+            course=course if "course" in supplied else None,
+            actor=actor,
+            timestamp=at,
+        )
+
+    @event("DetailsSupplied")
+    def _details_supplied(
+        self, category: str | None, course: str | None, actor: str, timestamp: datetime
+    ) -> None:
+        if category:
+            self.category = Category(category)
+            self.missing_details.remove("category")
+        if course:
+            self.course = course
+            self.missing_details.remove("course")
 
     # ---- receipt (P3.3) ----------------------------------------------------------------------
 

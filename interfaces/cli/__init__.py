@@ -6,9 +6,12 @@ import sys
 
 import click
 
+from interfaces.cli.audit import audit_group
 from interfaces.cli.calendar import calendar_group, sla_group
+from interfaces.cli.mail import ingest, mailer_group, smtpd
 from interfaces.cli.serve import serve
 from interfaces.cli.users import users_group
+from interfaces.cli.worker import worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,6 +23,11 @@ cli.add_command(serve)
 cli.add_command(sla_group)
 cli.add_command(calendar_group)
 cli.add_command(users_group)
+cli.add_command(worker)
+cli.add_command(mailer_group)
+cli.add_command(smtpd)
+cli.add_command(ingest)
+cli.add_command(audit_group)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -42,8 +42,12 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     )
     problems.install(app)  # after Api(), so problems replace its JSON error bodies
 
+    from interfaces.web.audit import audit
     from interfaces.web.health import health
+    from interfaces.web.inbound import blp as inbound
 
     app.register_blueprint(health)
+    api.register_blueprint(audit)
+    api.register_blueprint(inbound)
     app.extensions["supportdesk_api"] = api
     return app

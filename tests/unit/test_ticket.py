@@ -213,3 +213,14 @@ def test_hash_does_not_depend_on_the_time_zone_an_instant_is_written_in() -> Non
     state = dict(vars(submitted))
     in_utc = dict(state, timestamp=state["timestamp"].astimezone(UTC))
     assert event_hash("Ticket.Submitted", in_utc) == submitted.hash
+
+
+def test_details_missing_from_an_email_can_be_supplied_later() -> None:
+    ticket = submit(channel=Channel.EMAIL, category=None, course=None)
+    ticket.supply_details(category=Category.LOGIN, course=None, actor="requester", at=SUNDAY_10)
+    assert ticket.category is Category.LOGIN
+    assert ticket.missing_details == ["course"]
+    with pytest.raises(InvalidRequest):
+        ticket.supply_details(category=Category.OTHER, course=None, actor="requester", at=SUNDAY_10)
+    ticket.supply_details(category=None, course="Lesson 4", actor="requester", at=SUNDAY_10)
+    assert (ticket.course, ticket.missing_details) == ("Lesson 4", [])

@@ -1,0 +1,283 @@
+"""Verification: recompute every ticket's hash chain and compare its head with the seal (P7.1).
+
+Each event's hash is recomputed from its content as stored (application/audit_records.py), so
+events written by older event classes verify as they were written. Per ticket the result is
+either intact or the first bad event and why; the store as a whole is intact only when every
+ticket is, the seal keeper's watermark is signed, and the log up to the watermark still has the
+digest the keeper signed (which also catches events moved between tickets' positions).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from application.audit_records import EventLog, StoredRecord
+from application.audit_seals import (
+    LOG_GENESIS,
+    AuditKey,
+    Seal,
+    SealBook,
+    Watermark,
+    log_digest,
+)
+from domain.chain import GENESIS
+
+
+@dataclass(frozen=True)
+class Break:
+    """The first event of a ticket that does not verify, and why."""
+
+    reason: str
+    position: int | None = None
+    version: int | None = None
+    type: str | None = None
+
+    @classmethod
+    def at(cls, record: StoredRecord, reason: str) -> Break:
+        """A break found at a stored event."""
+        return cls(reason, record.position, record.version, record.type)
+
+
+@dataclass(frozen=True)
+class TicketVerdict:
+    """One ticket's chain: intact, or where it first breaks."""
+
+    ticket_id: UUID
+    reference: str
+    events: int
+    sealed_version: int | None
+    pending: int
+    first_bad: Break | None
+
+    @property
+    def intact(self) -> bool:
+        """Nothing recorded for this ticket was changed or removed."""
+        return self.first_bad is None
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of a verification run over the whole store or one ticket."""
+
+    tickets: list[TicketVerdict]
+    events_checked: int
+    seconds: float
+    watermark: int | None
+    problems: list[str] = field(default_factory=list)
+    digest: str = ""
+
+    @property
+    def intact(self) -> bool:
+        """Every ticket verifies and the seal keeper's record is sound."""
+        return not self.problems and all(t.intact for t in self.tickets)
+
+    @property
+    def broken(self) -> list[TicketVerdict]:
+        """The tickets that do not verify."""
+        return [t for t in self.tickets if not t.intact]
+
+    @property
+    def events_per_second(self) -> float:
+        """Throughput of this run."""
+        return self.events_checked / self.seconds if self.seconds > 0 else 0.0
+
+
+class _Walk:
+    """One ticket's chain, walked in log order."""
+
+    __slots__ = (
+        "ticket_id",
+        "reference",
+        "seal",
+        "watermark",
+        "events",
+        "version",
+        "hash",
+        "pending",
+        "first_bad",
+    )
+
+    def __init__(
+        self, ticket_id: UUID, seal: Seal | None, watermark: int | None, key: AuditKey
+    ) -> None:
+        self.ticket_id = ticket_id
+        self.reference = seal.reference if seal else str(ticket_id)
+        self.seal = seal
+        self.watermark = watermark
+        self.events = 0
+        self.version = 0
+        self.hash = GENESIS
+        self.pending = 0
+        self.first_bad: Break | None = None
+        if seal is not None and not seal.is_signed_by(key):
+            self.first_bad = Break("its seal is not signed by the audit key: the seal was altered")
+
+    def step(self, record: StoredRecord, computed: str) -> None:
+        self.events += 1
+        if self.seal is None and isinstance(record.state.get("reference"), str):
+            self.reference = record.state["reference"]
+        if self.first_bad is not None:
+            return
+        self.first_bad = self._link_fault(record, computed) or self._seal_fault(record, computed)
+        if self.first_bad is not None:
+            return
+        self.version, self.hash = record.version, computed
+
+    def _link_fault(self, record: StoredRecord, computed: str) -> Break | None:
+        expected = self.version + 1
+        if record.version > expected:
+            return Break.at(record, f"version {expected} is missing: this event follows it")
+        if record.version < expected:
+            return Break.at(
+                record,
+                f"version {record.version} is recorded after version {self.version}: "
+                "events are out of order",
+            )
+        if record.stored_hash is None:
+            return Break.at(record, "the event carries no hash")
+        if record.prev_hash != self.hash:
+            return Break.at(
+                record,
+                f"it does not link to its predecessor: it names {record.prev_hash} "
+                f"but version {self.version} hashes to {self.hash}",
+            )
+        if computed != record.stored_hash:
+            return Break.at(
+                record,
+                f"its stored content was changed: it hashes to {computed}, "
+                f"not to its recorded hash {record.stored_hash}",
+            )
+        return None
+
+    def _seal_fault(self, record: StoredRecord, computed: str) -> Break | None:
+        seal = self.seal
+        if seal is not None and record.version == seal.version and computed != seal.hash:
+            return Break.at(record, "it differs from the sealed head of the chain")
+        if seal is not None and record.version <= seal.version:
+            return None
+        if self.watermark is not None and record.position <= self.watermark:
+            return Break.at(
+                record,
+                "it was never sealed although the seal keeper read past its position: "
+                "it was inserted into the record afterwards",
+            )
+        self.pending += 1
+        return None
+
+    def verdict(self) -> TicketVerdict:
+        first_bad = self.first_bad or self._head_fault()
+        seal_version = self.seal.version if self.seal else None
+        return TicketVerdict(
+            self.ticket_id, self.reference, self.events, seal_version, self.pending, first_bad
+        )
+
+    def _head_fault(self) -> Break | None:
+        seal = self.seal
+        if seal is None:
+            return None
+        if self.version < seal.version:
+            removed = "all of its events were" if self.events == 0 else "its newest events were"
+            return Break(
+                f"the sealed head (version {seal.version}) is missing: {removed} removed; "
+                f"the stored chain ends at version {self.version}",
+                seal.position,
+                seal.version,
+            )
+        return None
+
+
+class ChainVerifier:
+    """Recomputes hash chains and compares each head with its seal."""
+
+    def __init__(self, log: EventLog, key: AuditKey) -> None:
+        self.log = log
+        self.key = key
+        self.book = SealBook(log.engine)
+
+    def verify_store(self) -> Verification:
+        """Every ticket in the store, in one pass over the log in position order."""
+        started = time.perf_counter()
+        self.book.create_tables()
+        seals = self.book.seals()
+        mark, problems = self._watermark(seals)
+        watermark = mark.position if mark else None
+        walks: dict[UUID, _Walk] = {}
+        events = 0
+        digest = LOG_GENESIS
+        for page in self.log.pages():
+            for record in page:
+                walk = walks.get(record.ticket_id)
+                if walk is None:
+                    seal = seals.get(record.ticket_id)
+                    walk = walks[record.ticket_id] = _Walk(
+                        record.ticket_id, seal, watermark, self.key
+                    )
+                computed = record.computed_hash()
+                walk.step(record, computed)
+                if watermark is not None and record.position <= watermark:
+                    digest = log_digest(
+                        digest, record.position, record.ticket_id, record.version, computed
+                    )
+            events += len(page)
+        if mark is not None and digest != mark.digest:
+            problems.append(
+                f"the log up to position {mark.position} is not what the seal keeper read: "
+                "events were changed, removed, inserted or moved"
+            )
+        for ticket_id, seal in seals.items():
+            if ticket_id not in walks:
+                walks[ticket_id] = _Walk(ticket_id, seal, watermark, self.key)
+        return self._report(walks.values(), events, started, watermark, problems)
+
+    def verify_ticket(self, ticket_id: UUID) -> Verification:
+        """One ticket's chain and seal (the log digest needs the whole store)."""
+        started = time.perf_counter()
+        self.book.create_tables()
+        seals = self.book.seals([ticket_id])
+        mark, problems = self._watermark(seals)
+        walk = _Walk(ticket_id, seals.get(ticket_id), mark.position if mark else None, self.key)
+        records = self.log.of_ticket(ticket_id)
+        for record in records:
+            walk.step(record, record.computed_hash())
+        walks = [walk] if records or walk.seal else []
+        return self._report(walks, len(records), started, walk.watermark, problems)
+
+    def _watermark(self, seals: dict[UUID, Seal]) -> tuple[Watermark | None, list[str]]:
+        watermark = self.book.watermark()
+        if watermark is None:
+            if seals:
+                return None, ["the seal keeper's watermark was removed"]
+            if self.log.last_position():
+                return None, ["the record is not sealed: the seal keeper has not run"]
+            return None, []
+        if not watermark.is_signed_by(self.key):
+            return None, ["the seal keeper's watermark is not signed by the audit key"]
+        return watermark, []
+
+    def _report(
+        self,
+        walks: Collection[_Walk],
+        events: int,
+        started: float,
+        watermark: int | None,
+        problems: list[str],
+    ) -> Verification:
+        verdicts = sorted((w.verdict() for w in walks), key=lambda v: v.reference)
+        return Verification(
+            tickets=verdicts,
+            events_checked=events,
+            seconds=time.perf_counter() - started,
+            watermark=watermark,
+            problems=problems,
+            digest=_digest(walks),
+        )
+
+
+def _digest(walks: Iterable[_Walk]) -> str:
+    """SHA-256 over every chain head: a value to keep elsewhere and compare later."""
+    heads = sorted(f"{w.ticket_id}:{w.version}:{w.hash}" for w in walks)
+    return hashlib.sha256("\n".join(heads).encode("utf-8")).hexdigest()

@@ -1,0 +1,180 @@
+"""The record as stored: events read back exactly as they were written, for auditors (P7.1).
+
+Auditors look at what the event store holds, not at what today's event classes make of it:
+each stored state is decoded with the application's own transcoder (after the cipher and the
+compressor, when configured) and before any upcasting, so an event recorded by an older
+version of the code is shown, hashed and exported as it was recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Mapper, StoredEvent
+from sqlalchemy import Engine, Table, select
+
+from domain.chain import event_hash, event_type_name
+
+ENVELOPE = frozenset(
+    {"originator_id", "originator_version", "timestamp", "actor", "hash", "prev_hash"}
+)
+"""Fields every event carries; the rest of an event's state is its data."""
+
+DEFAULT_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """One stored event: where it sits in the log, and its state as recorded."""
+
+    position: int
+    ticket_id: UUID
+    version: int
+    topic: str
+    state: Mapping[str, Any]
+
+    @property
+    def type(self) -> str:
+        """The event's type without module or aggregate: `Responded`."""
+        return event_type_name(self.topic).rsplit(".", 1)[-1]
+
+    @property
+    def stored_hash(self) -> str | None:
+        """The hash the event claims for itself."""
+        value = self.state.get("hash")
+        return value if isinstance(value, str) else None
+
+    @property
+    def prev_hash(self) -> str | None:
+        """The hash the event claims for its predecessor."""
+        value = self.state.get("prev_hash")
+        return value if isinstance(value, str) else None
+
+    @property
+    def timestamp(self) -> datetime | None:
+        """The instant the event was recorded."""
+        value = self.state.get("timestamp")
+        return value if isinstance(value, datetime) else None
+
+    @property
+    def actor(self) -> str | None:
+        """Who acted."""
+        value = self.state.get("actor")
+        return value if isinstance(value, str) else None
+
+    @property
+    def class_version(self) -> int:
+        """The version of the event class that wrote it (1 unless the class evolved)."""
+        return int(self.state.get("class_version", 1))
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The event's own fields, without the envelope every event carries."""
+        return {k: v for k, v in self.state.items() if k not in ENVELOPE and k != "class_version"}
+
+    def computed_hash(self) -> str:
+        """The hash of the content as stored now: equal to `stored_hash` unless it changed."""
+        return event_hash(event_type_name(self.topic), self.state)
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON types for a decoded value: instants as ISO 8601, ids as strings."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return jsonable(value.value)
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    return value
+
+
+class EventLog:
+    """Reads the application's log as stored, in log order or one ticket at a time."""
+
+    def __init__(self, app: Application[Any]) -> None:
+        # The SQLAlchemy recorder's engine and table, for the queries its interface lacks.
+        recorder: Any = app.recorder
+        self.recorder = recorder
+        self.mapper: Mapper[Any] = app.mapper
+        self.engine: Engine = recorder.datastore.engine
+        self.table: Table = recorder.events_record_cls.__table__
+
+    def decode(self, stored: StoredEvent, position: int) -> StoredRecord:
+        """The stored state as recorded, with the ids the store keeps beside it."""
+        data = stored.state
+        if self.mapper.cipher:
+            data = self.mapper.cipher.decrypt(data)
+        if self.mapper.compressor:
+            data = self.mapper.compressor.decompress(data)
+        state = dict(self.mapper.transcoder.decode(data))
+        ticket_id = _as_uuid(stored.originator_id)
+        state["originator_id"] = ticket_id
+        state["originator_version"] = stored.originator_version
+        return StoredRecord(position, ticket_id, stored.originator_version, stored.topic, state)
+
+    def last_position(self) -> int:
+        """The newest position in the log (0 when it is empty)."""
+        return int(self.recorder.max_notification_id() or 0)
+
+    def pages(
+        self, after: int | None = None, to: int | None = None, page_size: int = DEFAULT_PAGE
+    ) -> Iterator[list[StoredRecord]]:
+        """The log after position `after` (from its very start when None) up to `to`, a page
+        at a time: constant memory, one short transaction per page."""
+        # The same keyset query as the recorder's `select_notifications`, in SQLAlchemy Core:
+        # building ORM objects for every row would cost more than hashing them.
+        table = self.table
+        columns = (table.c.id, table.c.originator_id, table.c.originator_version)
+        query = select(*columns, table.c.topic, table.c.state).order_by(table.c.id)
+        if to is not None:
+            query = query.where(table.c.id <= to)
+        while True:
+            page = query if after is None else query.where(table.c.id > after)
+            with self.engine.connect() as connection:
+                rows = connection.execute(page.limit(page_size)).all()
+            if not rows:
+                return
+            yield [
+                self.decode(StoredEvent(ticket_id, version, topic, bytes(state)), position)
+                for position, ticket_id, version, topic, state in rows
+            ]
+            if len(rows) < page_size:
+                return
+            after = rows[-1][0]
+
+    def records(
+        self, after: int | None = None, to: int | None = None, page_size: int = DEFAULT_PAGE
+    ) -> Iterator[StoredRecord]:
+        """The log after position `after` up to `to`, one event at a time."""
+        for page in self.pages(after, to, page_size):
+            yield from page
+
+    def of_ticket(self, ticket_id: UUID) -> list[StoredRecord]:
+        """Every stored event of one ticket, in log order (which may differ from version order
+        when rows were tampered with)."""
+        table = self.table
+        query = (
+            select(table.c.id, table.c.originator_version, table.c.topic, table.c.state)
+            .where(table.c.originator_id == ticket_id)
+            .order_by(table.c.id)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [
+            self.decode(StoredEvent(ticket_id, version, topic, bytes(state)), position)
+            for position, version, topic, state in rows
+        ]
+
+
+def _as_uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))

@@ -1,0 +1,170 @@
+"""Renders an outgoing email: Arabic first, English below, as plain text and as HTML.
+
+Each kind of email has one Arabic and one English plain-text template. The HTML part is the
+same text laid out in a right-to-left and a left-to-right block by `layout.html`, whose
+autoescaping escapes everything, so nothing a requester wrote can become markup.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from application.notifications import Addresses, EmailKind, OutgoingEmail
+from domain.categories import Category
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+SUBJECTS = {
+    EmailKind.RECEIPT: ("تم استلام طلبك", "We received your request"),
+    EmailKind.DETAILS_REQUEST: ("نحتاج بعض التفاصيل لطلبك", "We need a few details"),
+    EmailKind.RESPONSE: ("رد على طلبك", "A reply to your request"),
+    EmailKind.CLASSIFIED_COMPLEX: ("موعد جديد متوقع لحل طلبك", "New expected time for a solution"),
+    EmailKind.EXTENSION: ("موعد جديد متوقع لحل طلبك", "New expected time for a solution"),
+    EmailKind.RESOLUTION: ("تم حل طلبك", "Your request is resolved"),
+    EmailKind.ESCALATION: ("تصعيد إلى الإدارة الإشرافية", "Escalated to supervisory management"),
+    EmailKind.SUGGESTION_REFERRAL: ("اقتراح محال إلى الإدارة المختصة", "Suggestion referred"),
+}
+
+ESCALATION_REASONS = {
+    "first_response_overdue": ("انقضى موعد الرد الأول دون رد", "First response overdue (P5.1)"),
+    "resolution_overdue": ("انقضى موعد الحل دون حل", "Resolution overdue (P5.2–P5.3)"),
+    "requester_follow_up_after_deadline": (
+        "كتب مقدم الطلب مجدداً بعد انقضاء الموعد",
+        "The requester wrote again after the deadline (P6.1)",
+    ),
+    "requester_to_management": (
+        "رفع مقدم الطلب طلبه إلى الإدارة الإشرافية",
+        "The requester wrote to supervisory management (P6.2)",
+    ),
+    "agent": ("صعّده فريق الدعم", "Escalated by the support team"),
+}
+
+DETAILS = {
+    "category": ("نوع المشكلة", "the type of problem"),
+    "course": ("اسم الدورة أو الورشة", "the name of the course or workshop"),
+    "email": ("البريد الإلكتروني المسجل في الحساب", "the email address registered on the account"),
+}
+
+_AR_DAYS = ("الاثنين", "الثلاثاء", "الأربعاء", "الخميس", "الجمعة", "السبت", "الأحد")
+_AR_MONTHS = (
+    "يناير",
+    "فبراير",
+    "مارس",
+    "أبريل",
+    "مايو",
+    "يونيو",
+    "يوليو",
+    "أغسطس",
+    "سبتمبر",
+    "أكتوبر",
+    "نوفمبر",
+    "ديسمبر",
+)
+
+
+class MailRenderer:
+    """Turns an `OutgoingEmail` into a MIME message ready to send."""
+
+    def __init__(self, addresses: Addresses, timezone: str = "Asia/Riyadh") -> None:
+        self.addresses = addresses
+        self.zone = ZoneInfo(timezone)
+        self.text = Environment(
+            loader=FileSystemLoader(TEMPLATES),
+            autoescape=False,  # plain text: nothing to escape
+            undefined=StrictUndefined,
+            keep_trailing_newline=False,
+        )
+        self.html = Environment(
+            loader=FileSystemLoader(TEMPLATES),
+            autoescape=select_autoescape(default=True),
+            undefined=StrictUndefined,
+        )
+        for environment in (self.text, self.html):
+            environment.filters.update(
+                when_ar=self.when_ar,
+                when_en=self.when_en,
+                category_ar=lambda code: _category(code, "ar"),
+                category_en=lambda code: _category(code, "en"),
+                reason_ar=lambda code: ESCALATION_REASONS.get(code, (code, code))[0],
+                reason_en=lambda code: ESCALATION_REASONS.get(code, (code, code))[1],
+                detail_ar=lambda code: DETAILS.get(code, (code, code))[0],
+                detail_en=lambda code: DETAILS.get(code, (code, code))[1],
+            )
+
+    def __call__(self, email: OutgoingEmail) -> EmailMessage:
+        """The message: headers, a plain-text part and an HTML alternative."""
+        context = {**email.context, "reference": email.reference}
+        arabic = self.text.get_template(f"{email.kind.value}.ar.txt").render(context).strip()
+        english = self.text.get_template(f"{email.kind.value}.en.txt").render(context).strip()
+        subject_ar, subject_en = SUBJECTS[email.kind]
+        subject = f"{subject_ar} | {subject_en} [{email.reference}]"
+
+        message = EmailMessage()
+        message["Subject"] = subject
+        message["From"] = Address(
+            "الدعم الفني - Captain Mama Support", addr_spec=self.addresses.support
+        )
+        message["To"] = email.to
+        message["Reply-To"] = self.addresses.support
+        message["Message-ID"] = email.header_message_id(self.addresses.domain)
+        if email.in_reply_to:
+            message["In-Reply-To"] = email.in_reply_to
+            message["References"] = email.in_reply_to
+        # Automatic mail: autoresponders must not answer it, and the desk ignores replies
+        # that carry this header, so two robots cannot loop.
+        message["Auto-Submitted"] = "auto-generated"
+        message["Content-Language"] = "ar, en"
+        message["X-Supportdesk-Reference"] = email.reference
+        message.set_content(f"{arabic}\n\n{'-' * 40}\n\n{english}\n")
+        message.add_alternative(
+            self.html.get_template("layout.html").render(
+                subject=subject,
+                arabic=_paragraphs(arabic),
+                english=_paragraphs(english),
+            ),
+            subtype="html",
+        )
+        return message
+
+    def when_ar(self, instant: str | None) -> str:
+        """An instant as Arabic readers in the desk's time zone read it."""
+        if not instant:
+            return "—"
+        local = datetime.fromisoformat(instant).astimezone(self.zone)
+        return (
+            f"{_AR_DAYS[local.weekday()]} {local.day} {_AR_MONTHS[local.month - 1]} "
+            f"{local.year}، الساعة {local:%H:%M} {self._zone_ar()}"
+        )
+
+    def when_en(self, instant: str | None) -> str:
+        """An instant as English readers in the desk's time zone read it."""
+        if not instant:
+            return "—"
+        local = datetime.fromisoformat(instant).astimezone(self.zone)
+        return f"{local:%A} {local.day} {local:%B %Y}, {local:%H:%M} {self._zone_en()}"
+
+    def _zone_ar(self) -> str:
+        return "بتوقيت الرياض" if self.zone.key == "Asia/Riyadh" else f"({self.zone.key})"
+
+    def _zone_en(self) -> str:
+        return "Riyadh time" if self.zone.key == "Asia/Riyadh" else f"({self.zone.key})"
+
+
+def _category(code: str | None, language: str) -> str:
+    if not code:
+        return "—"
+    try:
+        return Category(code).label(language)
+    except ValueError:
+        return code
+
+
+def _paragraphs(text: str) -> list[list[str]]:
+    """Blank-line separated paragraphs, each a list of lines."""
+    return [block.splitlines() for block in text.split("\n\n") if block.strip()]

@@ -1,0 +1,263 @@
+"""The email rules (P1.1, P3.2, P6.1, P6.2), in Arabic and English, on a real event store."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+import pytest
+
+from application.bootstrap import Container
+from application.intake import Action, MailIntake
+from application.notifications import Addresses
+from domain.categories import Category
+from domain.ticket import Channel, EscalationReason
+from tests.conftest import FakeClock
+
+SUPPORT = "support@captainmama.org"
+INFO = "info@captainmama.org"
+LEARNER = "learner@example.org"
+
+
+def mail(
+    body: str,
+    subject: str = "",
+    sender: str = LEARNER,
+    to: str = SUPPORT,
+    message_id: str | None = None,
+    **headers: str,
+) -> bytes:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Message-ID"] = message_id or make_msgid(domain="example.org")
+    for name, value in headers.items():
+        message[name.replace("_", "-")] = value
+    message.set_content(body)
+    return message.as_bytes()
+
+
+@pytest.fixture
+def intake(container: Container) -> MailIntake:
+    return MailIntake(container.desk, container.engine, Addresses(SUPPORT, INFO, INFO))
+
+
+def events(container: Container, reference: str) -> list[str]:
+    ticket = container.desk.ticket(reference)
+    return [type(e).__name__ for e in container.desk.events.get(ticket.id)]
+
+
+ENGLISH_REQUEST = """Hello,
+I cannot sign in since yesterday.
+Category: login
+Course: Positive Parenting 101
+"""
+
+ARABIC_REQUEST = """السلام عليكم،
+لا أستطيع تحميل الدروس منذ أمس.
+الفئة: تحميل الورش والدروس
+الدورة: التربية الإيجابية
+"""
+
+
+def test_english_request_to_support_becomes_a_ticket_with_what_it_states(
+    container: Container, intake: MailIntake
+) -> None:
+    outcome = intake.receive(mail(ENGLISH_REQUEST, "Cannot sign in", sender="Sara <sara@ex.org>"))
+
+    assert outcome.action is Action.CREATED
+    ticket = container.desk.ticket(outcome.reference or "")
+    assert ticket.channel is Channel.EMAIL
+    assert ticket.requester_email == "sara@ex.org"
+    assert ticket.requester_name == "Sara"
+    assert ticket.category is Category.LOGIN
+    assert ticket.course == "Positive Parenting 101"
+    assert ticket.subject == "Cannot sign in"
+    assert ticket.language == "en"
+    assert ticket.missing_details == []
+
+
+def test_arabic_request_to_support_becomes_a_ticket_with_what_it_states(
+    container: Container, intake: MailIntake
+) -> None:
+    outcome = intake.receive(mail(ARABIC_REQUEST, "مشكلة في الدروس"))
+
+    ticket = container.desk.ticket(outcome.reference or "")
+    assert outcome.action is Action.CREATED
+    assert ticket.category is Category.CONTENT_LOADING
+    assert ticket.course == "التربية الإيجابية"
+    assert ticket.language == "ar"
+
+
+@pytest.mark.parametrize(
+    ("body", "missing"),
+    [
+        ("I cannot sign in.", ["category", "course"]),
+        ("لا أستطيع الدخول.\nالفئة: تسجيل الدخول", ["course"]),
+        ("Course: Parenting 101\nPlease help.", ["category"]),
+    ],
+)
+def test_a_request_that_does_not_state_p3_2_fields_records_what_is_missing(
+    container: Container, intake: MailIntake, body: str, missing: list[str]
+) -> None:
+    outcome = intake.receive(mail(body, "Help"))
+    assert outcome.action is Action.CREATED
+    assert container.desk.ticket(outcome.reference or "").missing_details == missing
+
+
+@pytest.mark.parametrize(
+    "subject", ["Re: [{ref}] Cannot sign in", "رد: طلبي رقم {ref}", "follow-up {lower}"]
+)
+def test_requester_quoting_the_reference_follows_up(
+    container: Container, intake: MailIntake, subject: str
+) -> None:
+    reference = intake.receive(mail(ENGLISH_REQUEST, "Cannot sign in")).reference or ""
+    quoted = subject.format(ref=reference, lower=reference.lower().replace("-", " "))
+
+    outcome = intake.receive(mail("Any news?\n> old quoted text", quoted))
+
+    assert (outcome.action, outcome.reference) == (Action.FOLLOW_UP, reference)
+    assert events(container, reference) == ["Submitted", "FollowUpReceived"]
+    [follow_up] = list(container.desk.events.get(container.desk.ticket(reference).id))[1:]
+    assert follow_up.message == "Any news?"  # type: ignore[attr-defined]
+
+
+def test_reference_quoted_only_in_the_body_is_found(
+    container: Container, intake: MailIntake
+) -> None:
+    reference = intake.receive(mail(ARABIC_REQUEST, "مشكلة")).reference or ""
+    outcome = intake.receive(mail(f"بخصوص طلبي {reference}، هل من جديد؟", "متابعة"))
+    assert (outcome.action, outcome.reference) == (Action.FOLLOW_UP, reference)
+
+
+def test_follow_up_after_a_deadline_also_escalates(
+    container: Container, intake: MailIntake, clock: FakeClock
+) -> None:
+    reference = intake.receive(mail(ENGLISH_REQUEST, "Cannot sign in")).reference or ""
+    clock.now = container.desk.ticket(reference).first_response_due
+
+    outcome = intake.receive(mail("Nobody answered me.", f"Re: {reference}"))
+
+    assert outcome.action is Action.ESCALATED
+    assert events(container, reference) == ["Submitted", "FollowUpReceived", "Escalated"]
+    [escalation] = container.desk.ticket(reference).escalations
+    assert escalation.reason == EscalationReason.REQUESTER_FOLLOW_UP_AFTER_DEADLINE
+    assert escalation.actor == "requester"
+
+
+@pytest.mark.parametrize("body", ["No reply for days.", "لم يصلني أي رد منذ أيام."])
+def test_requester_writing_to_management_escalates(
+    container: Container, intake: MailIntake, body: str
+) -> None:
+    reference = intake.receive(mail(ENGLISH_REQUEST, "Cannot sign in")).reference or ""
+
+    outcome = intake.receive(mail(body, f"Complaint about {reference}", to=INFO))
+
+    assert (outcome.action, outcome.reference) == (Action.ESCALATED, reference)
+    assert events(container, reference) == ["Submitted", "Escalated"]
+    [escalation] = container.desk.ticket(reference).escalations
+    assert escalation.reason == EscalationReason.REQUESTER_TO_MANAGEMENT
+
+
+def test_someone_else_quoting_a_reference_never_changes_that_ticket(
+    container: Container, intake: MailIntake
+) -> None:
+    reference = intake.receive(mail(ENGLISH_REQUEST, "Cannot sign in")).reference or ""
+
+    to_support = intake.receive(mail("Close it!", f"Re: {reference}", sender="x@evil.org"))
+    to_management = intake.receive(mail("Escalate!", f"{reference}", sender="x@evil.org", to=INFO))
+
+    assert events(container, reference) == ["Submitted"]
+    assert to_support.action is Action.CREATED and to_support.reference != reference
+    assert container.desk.ticket(to_support.reference or "").requester_email == "x@evil.org"
+    assert to_management.action is Action.IGNORED
+
+
+def test_sender_address_matches_the_requester_whatever_its_case(
+    container: Container, intake: MailIntake
+) -> None:
+    reference = intake.receive(mail(ENGLISH_REQUEST, "Cannot sign in")).reference or ""
+    outcome = intake.receive(mail("Hello?", f"Re: {reference}", sender="LEARNER@Example.org"))
+    assert outcome.action is Action.FOLLOW_UP
+
+
+def test_the_same_message_twice_has_one_effect(container: Container, intake: MailIntake) -> None:
+    raw = mail(ENGLISH_REQUEST, "Cannot sign in", message_id="<once@example.org>")
+    first = intake.receive(raw)
+    second = intake.receive(raw)
+    assert first.action is Action.CREATED
+    assert (second.action, second.reference) == (Action.DUPLICATE, first.reference)
+
+    follow_up = mail("More.", f"Re: {first.reference}", message_id="<again@example.org>")
+    assert intake.receive(follow_up).action is Action.FOLLOW_UP
+    assert intake.receive(follow_up).action is Action.DUPLICATE
+    assert events(container, first.reference or "") == ["Submitted", "FollowUpReceived"]
+
+
+def test_a_message_without_message_id_is_recognised_by_its_content(
+    container: Container, intake: MailIntake
+) -> None:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = LEARNER, SUPPORT, "Help"
+    message.set_content(ENGLISH_REQUEST)
+    raw = message.as_bytes()
+    assert intake.receive(raw).action is Action.CREATED
+    assert intake.receive(raw).action is Action.DUPLICATE
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Auto_Submitted": "auto-replied"},
+        {"Precedence": "bulk"},
+        {"X_Autoreply": "yes"},
+    ],
+)
+def test_automatic_replies_are_ignored(
+    container: Container, intake: MailIntake, headers: dict[str, str]
+) -> None:
+    reference = intake.receive(mail(ENGLISH_REQUEST, "Cannot sign in")).reference or ""
+    outcome = intake.receive(mail("I am out of office.", f"Re: {reference}", **headers))
+    assert outcome.action is Action.IGNORED
+    assert events(container, reference) == ["Submitted"]
+
+
+def test_bounces_and_our_own_mail_are_ignored(intake: MailIntake) -> None:
+    assert intake.receive(mail("Undeliverable", sender="MAILER-DAEMON@mx.org")).action is (
+        Action.IGNORED
+    )
+    assert intake.receive(mail("Loop", sender=SUPPORT)).action is Action.IGNORED
+
+
+def test_follow_up_on_a_resolved_ticket_to_management_is_recorded_not_escalated(
+    container: Container, intake: MailIntake
+) -> None:
+    reference = intake.receive(mail(ENGLISH_REQUEST, "Cannot sign in")).reference or ""
+    container.desk.resolve(reference, summary="Done", actor="agent.sara")
+
+    outcome = intake.receive(mail("It is not solved!", f"{reference}", to=INFO))
+
+    assert outcome.action is Action.FOLLOW_UP
+    assert events(container, reference)[-1] == "FollowUpReceived"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Here are the details.\nCategory: login\nCourse: Positive Parenting 101\n",
+        "هذه التفاصيل.\nالفئة: تسجيل الدخول\nالدورة: التربية الإيجابية\n",
+    ],
+)
+def test_a_reply_stating_the_missing_details_completes_the_request(
+    container: Container, intake: MailIntake, reply: str
+) -> None:
+    first = intake.receive(mail("I cannot sign in.", subject="Help"))
+    reference = first.reference or ""
+    assert container.desk.ticket(reference).missing_details == ["category", "course"]
+    intake.receive(mail(reply, subject=f"Re: Help {reference}"))
+    ticket = container.desk.ticket(reference)
+    assert ticket.missing_details == []
+    assert ticket.category is Category.LOGIN
+    assert ticket.course is not None
+    assert events(container, reference)[-2:] == ["FollowUpReceived", "DetailsSupplied"]

@@ -1,0 +1,118 @@
+"""The outbox relay on the in-process broker: positions, restarts, events that send nothing."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from kombu import Connection
+
+from application.bootstrap import Container
+from application.mailer import Mailer
+from application.notifications import Addresses, OutgoingEmail
+from application.outbox import OutboxRelay, pending_table
+from domain.categories import Category
+from domain.ticket import Channel
+from interfaces.mail.broker import MailBroker
+from interfaces.mail.render import MailRenderer
+from interfaces.mail.senders import FileSender
+
+ADDRESSES = Addresses("support@captainmama.org", "info@captainmama.org", "info@captainmama.org")
+
+
+@pytest.fixture
+def broker() -> Iterator[MailBroker]:
+    built = MailBroker("memory://", f"supportdesk.test.{uuid.uuid4().hex[:12]}")
+    yield built
+    with Connection("memory://") as connection:
+        built.queue(connection.default_channel).delete()
+
+
+def submit(container: Container) -> str:
+    return container.desk.submit(
+        channel=Channel.WEB_FORM,
+        requester_email="learner@example.org",
+        category=Category.LOGIN,
+        course="Course",
+        subject="Cannot sign in",
+        description="Rejected.",
+    ).reference
+
+
+def queued(broker: MailBroker) -> list[dict[str, Any]]:
+    bodies: list[dict[str, Any]] = []
+    broker.drain(lambda body: bodies.append(dict(body)))
+    return bodies
+
+
+def test_relay_stores_its_position_and_resumes_after_it(
+    container: Container, broker: MailBroker
+) -> None:
+    first = submit(container)
+    relay = OutboxRelay(container.desk, container.engine, broker, ADDRESSES)
+    assert relay.relay_once() == 1
+    position = relay.position()
+    assert position > 0
+
+    second = submit(container)
+    again = OutboxRelay(container.desk, container.engine, broker, ADDRESSES)  # a new process
+    assert again.position() == position
+    assert again.relay_once() == 1
+    assert again.relay_once() == 0
+    # The in-process broker forgets on restart, so the unsent first receipt goes out again too.
+    assert [b["reference"] for b in queued(broker)] == [first, first, second]
+
+
+def test_events_that_send_no_email_still_move_the_position(
+    container: Container, broker: MailBroker
+) -> None:
+    reference = submit(container)
+    relay = OutboxRelay(container.desk, container.engine, broker, ADDRESSES)
+    relay.relay_once()
+    queued(broker)
+    outcome = container.desk.acknowledge(reference, message_id="<r@x>", actor="system:mailer")
+
+    assert relay.relay_once() == 0
+    assert relay.position() == outcome.position
+    assert queued(broker) == []
+
+
+def test_relay_publishes_a_stable_message_id_per_email(
+    container: Container, broker: MailBroker
+) -> None:
+    reference = submit(container)
+    OutboxRelay(container.desk, container.engine, broker, ADDRESSES).relay_once()
+    [body] = queued(broker)
+    email = OutgoingEmail.from_payload(body)
+    assert email.message_id == f"receipt.1.{reference}"
+    assert email.to == "learner@example.org"
+
+
+def test_emails_lost_with_an_in_process_broker_are_published_again_at_start(
+    container: Container, broker: MailBroker, tmp_path: Any
+) -> None:
+    reference = submit(container)
+    OutboxRelay(container.desk, container.engine, broker, ADDRESSES).relay_once()
+    queued(broker)  # the process stops: its in-memory queue is gone, nothing was sent
+
+    restarted = OutboxRelay(container.desk, container.engine, broker, ADDRESSES)
+    assert restarted.relay_once() == 0  # nothing new in the log...
+    mailer = Mailer(
+        container.desk,
+        container.engine,
+        broker,
+        MailRenderer(ADDRESSES),
+        FileSender(tmp_path / "outbox"),
+    )
+    assert mailer.drain() == 1  # ...but the unsent receipt was published again
+    assert [p.name for p in (tmp_path / "outbox").iterdir()] == [
+        f"receipt.1.{reference}@captainmama.org.eml"
+    ]
+    with container.engine.connect() as connection:
+        assert (
+            connection.execute(sa.select(sa.func.count()).select_from(pending_table)).scalar() == 0
+        )
+    assert container.desk.ticket(reference).acknowledgement_message_id is not None
