@@ -23,14 +23,19 @@ GENESIS = "0" * 64
 _NOT_HASHED = frozenset({"hash", "class_version"})
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def _canonical(value: Any) -> Any:
+    if type(value) in _PLAIN:  # the common case first: this runs for every field of every event
+        return value
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
     if isinstance(value, Enum):
         return _canonical(value.value)
     if isinstance(value, UUID | Decimal):
         return str(value)
-    if isinstance(value, Mapping):
+    if isinstance(value, dict | Mapping):
         return {str(k): _canonical(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         items = [_canonical(v) for v in value]

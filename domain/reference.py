@@ -45,8 +45,10 @@ class Reference:
     @classmethod
     def generate(cls, rng: Random | None = None) -> Self:
         """A new reference with a random payload; `rng` only for reproducible tests."""
-        choice = rng.choice if rng is not None else secrets.choice
-        return cls.with_payload("".join(choice(ALPHABET) for _ in range(PAYLOAD_LENGTH)))
+        bits = (rng.getrandbits if rng is not None else secrets.randbits)(5 * PAYLOAD_LENGTH)
+        return cls.with_payload(
+            "".join(ALPHABET[(bits >> (5 * i)) & 31] for i in range(PAYLOAD_LENGTH))
+        )
 
     @classmethod
     def with_payload(cls, payload: str) -> Self:
@@ -94,10 +96,15 @@ class Reference:
     @property
     def ticket_id(self) -> uuid.UUID:
         """The id of the ticket this reference names: the same reference, always the same id."""
-        return uuid.uuid5(REFERENCE_NAMESPACE, str(self))
+        return reference_id(str(self))
 
     def __str__(self) -> str:
         return f"{PREFIX}-{self.symbols[:4]}-{self.symbols[4:]}"
+
+
+def reference_id(canonical: str) -> uuid.UUID:
+    """The ticket id for a reference already in canonical form (`CM-7K3F-Q2XP`)."""
+    return uuid.uuid5(REFERENCE_NAMESPACE, canonical)
 
 
 def _check_symbol(payload: str) -> str:

@@ -19,7 +19,7 @@ from eventsourcing.utils import get_topic
 from domain.categories import Category
 from domain.chain import GENESIS, event_hash, event_type_name
 from domain.errors import InvalidRequest, TransitionRefused
-from domain.reference import Reference
+from domain.reference import Reference, reference_id
 from domain.sla import Complexity, SlaPolicy
 
 REQUESTER = "requester"
@@ -112,7 +112,7 @@ class Ticket(Aggregate):
     @staticmethod
     def create_id(reference: str) -> uuid.UUID:
         """The aggregate id is derived from the reference, so a reference is recorded once."""
-        return Reference.parse(reference).ticket_id
+        return reference_id(reference)
 
     @classmethod
     def _create(cls, event_class: type[Any], *, id: Any = None, **kwargs: Any) -> Any:  # noqa: A002
