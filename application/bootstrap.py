@@ -92,6 +92,9 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Conta
     calendar = build_calendar(settings)
     sla = SlaPolicy(calendar)
     desk = SupportDesk(sla=sla, clock=clock, env=persistence_env(settings))
-    engine = desk.recorder.datastore.engine  # type: ignore[attr-defined]
+    datastore = desk.recorder.datastore  # type: ignore[attr-defined]
+    # Switch SQLite to WAL now, alone: done lazily it races the first concurrent writers.
+    datastore.init_sqlite_wal_mode()
+    engine = datastore.engine
     users = UserDirectory(engine)
     return Container(settings=settings, calendar=calendar, sla=sla, desk=desk, users=users)

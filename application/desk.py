@@ -101,14 +101,18 @@ class SupportDesk(Application[UUID]):
         channel: Channel,
         message_id: str | None = None,
     ) -> Outcome:
-        """The requester wrote again quoting the reference (P6.1)."""
-        return self._act(
-            reference,
-            None,
-            lambda t, at: t.receive_follow_up(
-                message=message, channel=channel, at=at, message_id=message_id
-            ),
-        )
+        """The requester wrote again quoting the reference (P6.1); after a deadline, escalate."""
+
+        def follow_up(ticket: Ticket, at: datetime) -> None:
+            ticket.receive_follow_up(message=message, channel=channel, at=at, message_id=message_id)
+            overdue = ticket.overdue_deadlines(at)
+            reason = EscalationReason.REQUESTER_FOLLOW_UP_AFTER_DEADLINE
+            if overdue and not ticket.has_escalated(reason, overdue[0][1]):
+                # The requester chasing a late ticket raises it to management once per
+                # missed deadline (P6), in the same save as the follow-up itself.
+                ticket.escalate(reason=reason, actor=REQUESTER, at=at, deadline=overdue[0][1])
+
+        return self._act(reference, None, follow_up)
 
     def supply_details(
         self, reference: str, *, category: Category | None, course: str | None

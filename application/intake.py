@@ -35,7 +35,7 @@ from html.parser import HTMLParser
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from application.desk import SupportDesk
+from application.desk import Outcome, SupportDesk
 from application.notifications import Addresses
 from application.outbox import mail_metadata
 from domain.categories import Category
@@ -383,13 +383,13 @@ class MailIntake:
     ) -> IntakeOutcome:
         reference = ticket.reference
         if to_support:
-            self._follow_up(reference, email)
-        reason: EscalationReason | None = None
+            # The desk escalates a follow-up that comes after a missed deadline (P6.1).
+            escalations = len(self._follow_up(reference, email).ticket.escalations)
+            if escalations > len(ticket.escalations) and not to_management:
+                reason = EscalationReason.REQUESTER_FOLLOW_UP_AFTER_DEADLINE
+                return IntakeOutcome(Action.ESCALATED, reference, reason.value)
         if to_management:
             reason = EscalationReason.REQUESTER_TO_MANAGEMENT  # P6.2
-        elif ticket.overdue_deadlines(self.desk.clock()):
-            reason = EscalationReason.REQUESTER_FOLLOW_UP_AFTER_DEADLINE  # P6.1 after P5
-        if reason is not None:
             try:
                 self.desk.escalate(
                     reference, reason=reason, actor=REQUESTER, note=email.subject[:200]
@@ -397,11 +397,11 @@ class MailIntake:
                 return IntakeOutcome(Action.ESCALATED, reference, reason.value)
             except TransitionRefused as refusal:  # e.g. resolved: it goes on the record below
                 log.info("intake: %s not escalated: %s", reference, refusal)
-        if not to_support:
-            self._follow_up(reference, email)
+            if not to_support:
+                self._follow_up(reference, email)
         return IntakeOutcome(Action.FOLLOW_UP, reference)
 
-    def _follow_up(self, reference: str, email: InboundEmail) -> None:
+    def _follow_up(self, reference: str, email: InboundEmail) -> Outcome:
         """Every message of the requester about a ticket is on its record (P6.1, P7.1)."""
         outcome = self.desk.receive_follow_up(
             reference,
@@ -411,6 +411,7 @@ class MailIntake:
         )
         if outcome.ticket.missing_details:
             self._supply_details(reference, email)
+        return outcome
 
     def _supply_details(self, reference: str, email: InboundEmail) -> None:
         """A reply to the request for missing details fills them in (P3.2)."""

@@ -448,11 +448,10 @@ class Ticket(Aggregate):
     ) -> None:
         """Raise the ticket to supervisory management (P6.2)."""
         self._require_not_resolved("escalate")
-        if reason.is_deadline:
-            if deadline is None:
-                raise InvalidRequest("a deadline escalation must name the deadline")
-            if self.has_escalated(reason, deadline):
-                raise TransitionRefused("this deadline was already escalated")
+        if reason.is_deadline and deadline is None:
+            raise InvalidRequest("a deadline escalation must name the deadline")
+        if deadline is not None and self.has_escalated(reason, deadline):
+            raise TransitionRefused("this deadline was already escalated")
         self._escalated(
             reason=reason.value,
             level=level,

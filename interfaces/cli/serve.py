@@ -74,6 +74,11 @@ def serve(host: str, port: int, workers: int | None) -> None:
     embedded = not settings.uses_postgres
     # SQLite allows one writer: the embedded shape is one process with threads.
     processes = 1 if embedded else (workers or 2)
+    # Create every table and the form secret once, before the workers start: workers booting
+    # together would race to create them, and PostgreSQL refuses the loser.
+    from interfaces.web import create_app
+
+    create_app(settings).extensions["supportdesk"].close()
     metrics = Path(settings.data_dir) / "metrics"
     shutil.rmtree(metrics, ignore_errors=True)
     metrics.mkdir(parents=True, exist_ok=True)

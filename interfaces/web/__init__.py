@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask import Flask, current_app
-from flask_smorest import Api
 
 from application.bootstrap import Container, bootstrap
 from application.settings import Settings
 from interfaces.web import problems
+from interfaces.web.problems import ProblemApi
 
 MAX_REQUEST_BYTES = 256 * 1024  # a support request is text; anything larger is refused (413)
 
@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         OPENAPI_JSON_PATH="v1/openapi.json",
         JSON_SORT_KEYS=False,
     )
-    api = Api(
+    api = ProblemApi(
         app,
         spec_kwargs={
             "components": {
@@ -42,12 +42,18 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     )
     problems.install(app)  # after Api(), so problems replace its JSON error bodies
 
+    from interfaces.web import docs, forms, public, ratelimit, tickets
     from interfaces.web.audit import audit
     from interfaces.web.health import health
     from interfaces.web.inbound import blp as inbound
 
     app.register_blueprint(health)
+    api.register_blueprint(public.blp)
+    api.register_blueprint(tickets.blp)
     api.register_blueprint(audit)
     api.register_blueprint(inbound)
+    app.register_blueprint(forms.pages)
+    app.register_blueprint(docs.pages)
+    ratelimit.install(app, public.blp, forms.pages)
     app.extensions["supportdesk_api"] = api
     return app

@@ -129,15 +129,18 @@ class VerificationSchema(Schema):
     tickets = fields.List(fields.Nested(TicketVerdictSchema))
 
 
+LARGEST_POSITION = 2**63 - 1  # a position is a signed 64-bit integer in every store
+
+
 class EventsQuery(Schema):
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=LARGEST_POSITION))
     limit = fields.Integer(
         load_default=1000, validate=validate.Range(min=1, max=MAX_EVENTS_PER_REQUEST)
     )
 
 
 class AccessLogQuery(Schema):
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=LARGEST_POSITION))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     reference = fields.String()
     actor = fields.String()

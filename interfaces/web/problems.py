@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import http
+import json as stdlib_json
 import logging
 from typing import Any
 
-from flask import Flask, Response, json, request
+import marshmallow as ma
+from flask import Flask, Response, g, json, request
+from flask_smorest import Api
+from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
 from domain.errors import (
@@ -21,22 +26,24 @@ PROBLEM_JSON = "application/problem+json"
 
 log = logging.getLogger(__name__)
 
-# Arabic titles for the statuses a requester may meet; agents' tools read `type` and `status`.
-_ARABIC_TITLES = {
-    400: "طلب غير صالح",
-    401: "يلزم تسجيل الدخول",
-    403: "غير مسموح",
-    404: "غير موجود",
-    405: "الطريقة غير مسموحة",
-    409: "تعارض مع حالة الطلب",
-    412: "تغيّرت التذكرة منذ قراءتها",
-    413: "الطلب أكبر من المسموح",
-    415: "نوع المحتوى غير مدعوم",
-    422: "بيانات الطلب غير صالحة",
-    429: "طلبات كثيرة، حاول لاحقاً",
-    500: "خطأ داخلي",
-    503: "الخدمة غير متاحة مؤقتاً",
+# Arabic titles and generic details for the statuses a requester may meet; tools read `status`.
+_ARABIC = {
+    400: ("طلب غير صالح", "تعذّرت قراءة الطلب."),
+    401: ("يلزم تسجيل الدخول", "يلزم رمز دخول صالح."),
+    403: ("غير مسموح", "دورك لا يسمح بهذا الإجراء."),
+    404: ("غير موجود", "لا يوجد ما طلبته."),
+    405: ("الطريقة غير مسموحة", "هذا العنوان لا يقبل هذه الطريقة."),
+    409: ("تعارض مع حالة الطلب", "حالة التذكرة الحالية لا تسمح بهذا الإجراء."),
+    412: ("تغيّرت التذكرة منذ قراءتها", "اقرأ التذكرة من جديد ثم أعد المحاولة."),
+    413: ("الطلب أكبر من المسموح", "حجم الطلب يتجاوز الحد المسموح."),
+    415: ("نوع المحتوى غير مدعوم", "أرسل البيانات بصيغة JSON."),
+    422: ("بيانات الطلب غير صالحة", "بعض الحقول غير صالحة؛ انظر قائمة الأخطاء."),
+    429: ("طلبات كثيرة، حاول لاحقاً", "تجاوزت عدد الطلبات المسموح به؛ أعد المحاولة لاحقاً."),
+    500: ("خطأ داخلي", "حدث خطأ غير متوقع."),
+    503: ("الخدمة غير متاحة مؤقتاً", "أعد المحاولة بعد قليل."),
 }
+
+_FIELD_ERRORS_EN = "Some fields are not valid; see errors."
 
 
 class Problem(Exception):
@@ -50,6 +57,7 @@ class Problem(Exception):
         errors: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         type_: str = "about:blank",
+        detail_ar: str | None = None,
     ) -> None:
         super().__init__(detail or title)
         self.status = status
@@ -58,13 +66,71 @@ class Problem(Exception):
         self.errors = errors
         self.headers = headers or {}
         self.type = type_
+        self.detail_ar = detail_ar
+
+
+class ProblemSchema(ma.Schema):
+    """An RFC 9457 problem document, as every error of this API is answered."""
+
+    type = ma.fields.String(required=True)
+    title = ma.fields.String(required=True)
+    status = ma.fields.Integer(required=True)
+    detail = ma.fields.String()
+    instance = ma.fields.String()
+    errors = ma.fields.Dict(metadata={"description": "Field name → messages"})
+    title_en = ma.fields.String(metadata={"description": "English title of an Arabic answer"})
+    detail_en = ma.fields.String(metadata={"description": "English detail of an Arabic answer"})
+
+
+class ProblemApi(Api):
+    """flask-smorest's Api documenting its error responses as problem documents."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self) -> None:
+        # The same lazy responses flask-smorest registers, in our media type: clients (and
+        # schema checkers) then see the content type they will really receive.
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_JSON)
+            self.spec.components.response(status.name, response, lazy=True)
+        default = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(default, self.spec, PROBLEM_JSON)
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, default, lazy=True)
+
+
+_UNREADABLE = object()
+
+
+def _parsed_body() -> Any:
+    # Parsed once per request; too large, not UTF-8, not JSON, or nested beyond reason all
+    # count as unreadable, and the caller decides what that means.
+    if "_supportdesk_json" not in g:
+        try:
+            g._supportdesk_json = stdlib_json.loads(request.get_data(cache=True))
+        except (HTTPException, ValueError, RecursionError):
+            g._supportdesk_json = _UNREADABLE
+    return g._supportdesk_json
+
+
+def json_body() -> Any:
+    """The request body parsed as JSON, or None when it cannot be read."""
+    body = _parsed_body()
+    return None if body is _UNREADABLE else body
+
+
+def body_is_readable_json() -> bool:
+    """Whether the request body parses as JSON."""
+    return _parsed_body() is not _UNREADABLE
 
 
 def wants_arabic() -> bool:
     """Whether the caller asked for Arabic (`?lang=ar`, a body `language`, or Accept-Language)."""
     lang = request.args.get("lang")
     if lang is None and request.is_json:
-        body = request.get_json(silent=True)
+        body = json_body()
         lang = body.get("language") if isinstance(body, dict) else None
     if lang is None:
         lang = request.accept_languages.best_match(["ar", "en"])
@@ -84,10 +150,16 @@ def problem_response(problem: Problem) -> Response:
         document["errors"] = problem.errors
     if request:
         document["instance"] = request.path
-        arabic = _ARABIC_TITLES.get(problem.status)
+        arabic = _ARABIC.get(problem.status)
         if arabic and wants_arabic():
-            document["title_en"] = problem.title
-            document["title"] = arabic
+            from interfaces.web.schemas import in_arabic  # schemas hold the message catalogue
+
+            document["title_en"], document["title"] = problem.title, arabic[0]
+            if problem.detail:
+                document["detail_en"] = problem.detail
+            document["detail"] = problem.detail_ar or arabic[1]
+            if problem.errors:
+                document["errors"] = in_arabic(problem.errors)
     response = Response(
         json.dumps(document, ensure_ascii=False), status=problem.status, mimetype=PROBLEM_JSON
     )
@@ -106,18 +178,31 @@ def _from_http(error: HTTPException) -> Problem:
         for location_errors in errors.values():
             merged.update(location_errors if isinstance(location_errors, dict) else {})
         errors = merged or errors
+    detail = data.get("message") or (error.description if status != 500 else None)
+    if errors and status == 422:
+        detail = _FIELD_ERRORS_EN
+    response = error.get_response()
+    headers = dict(data.get("headers") or {})
+    for name in ("Allow", "Retry-After"):  # what the client needs to try again correctly
+        if name in response.headers:
+            headers.setdefault(name, response.headers[name])
     return Problem(
         status,
         error.name,
-        detail=data.get("message") or (error.description if status != 500 else None),
+        detail=detail,
         errors=errors if errors else None,
-        headers=data.get("headers"),
+        headers=headers,
     )
 
 
 def _from_domain(error: DomainError | InvalidReference) -> Problem:
     if isinstance(error, TicketNotFound | InvalidReference):
-        return Problem(404, "Not Found", detail="No ticket has this reference.")
+        return Problem(
+            404,
+            "Not Found",
+            detail="No ticket has this reference.",
+            detail_ar="لا توجد تذكرة بهذا الرقم المرجعي.",
+        )
     if isinstance(error, StaleVersion):
         return Problem(412, "Precondition Failed", detail=str(error))
     if isinstance(error, TransitionRefused):

@@ -111,3 +111,18 @@ def test_concurrent_commands_on_one_ticket_lose_nothing_and_break_no_rule(
         type(e).__name__ != "Resolved" for e in events
     )
     assert [e.originator_version for e in events] == list(range(1, len(events) + 1))
+
+
+def test_follow_up_after_a_missed_deadline_escalates_once(
+    container: Container, clock: FakeClock
+) -> None:
+    reference = submit(container)
+    container.desk.receive_follow_up(reference, message="Any news?", channel=Channel.WEB_FORM)
+    assert container.desk.ticket(reference).escalations == []
+    clock.advance(days=7)  # past both 24-business-hour deadlines
+    for _ in range(3):
+        container.desk.receive_follow_up(reference, message="Still waiting", channel=Channel.EMAIL)
+    (escalation,) = container.desk.ticket(reference).escalations
+    assert escalation.reason == "requester_follow_up_after_deadline"
+    assert escalation.actor == "requester"
+    assert escalation.deadline == container.desk.ticket(reference).first_response_due

@@ -1,0 +1,144 @@
+"""Idempotency keys: a retried request gets the first answer, and nothing is recorded twice.
+
+A key is claimed in its own transaction before the command runs, so two concurrent requests
+with one key cannot both submit: the second finds the claim and is told to retry later.
+The rows live in the event store's database, beside the events they guard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+RETENTION = timedelta(hours=24)  # how long a key's first answer is kept and replayed
+ABANDONED = timedelta(minutes=5)  # a claim older than this was left by a crashed request
+
+_metadata = sa.MetaData()
+keys_table = sa.Table(
+    "supportdesk_idempotency_keys",
+    _metadata,
+    sa.Column("scope", sa.String(40), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),  # None while the request runs
+    sa.Column("body", sa.Text, nullable=True),
+)
+
+
+class KeyReused(Exception):
+    """The key was used before for a different request."""
+
+
+class KeyInFlight(Exception):
+    """A request with this key is still running."""
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """The first answer given for a key."""
+
+    status_code: int
+    body: dict[str, Any]
+
+
+def fingerprint(request: Any) -> str:
+    """A stable digest of a request's meaning (its validated fields, in any order)."""
+    canonical = json.dumps(request, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class IdempotencyStore:
+    """Claims keys, keeps their first answers, and forgets them after `RETENTION`."""
+
+    def __init__(self, engine: Engine, now: Any = None) -> None:
+        self.engine = engine
+        self._now = now or (lambda: datetime.now(UTC))
+        _metadata.create_all(engine, checkfirst=True)
+
+    def claim(self, scope: str, key: str, digest: str) -> StoredAnswer | None:
+        """Claim `key` for a request with this digest; a stored answer means: replay it.
+
+        Raises KeyReused when the key belongs to a different request, KeyInFlight while the
+        first request with it is still running.
+        """
+        now = self._now()
+        row = self._insert_or_find(scope, key, digest, now)
+        if row is None:
+            return None
+        if row.fingerprint != digest:
+            raise KeyReused(key)
+        if row.status_code is not None:
+            return StoredAnswer(row.status_code, json.loads(row.body))
+        if _aware(row.claimed_at) > now - ABANDONED:
+            raise KeyInFlight(key)
+        if self._take_over(scope, key, row.claimed_at, now):
+            return None
+        return self.claim(scope, key, digest)  # another retry took it over first
+
+    def complete(self, scope: str, key: str, status_code: int, body: dict[str, Any]) -> None:
+        """Keep the answer given for a claimed key."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                keys_table.update()
+                .where(keys_table.c.scope == scope, keys_table.c.key == key)
+                .values(status_code=status_code, body=json.dumps(body, ensure_ascii=False))
+            )
+
+    def release(self, scope: str, key: str) -> None:
+        """Give a claim back: the request failed and recorded nothing."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                keys_table.delete().where(
+                    keys_table.c.scope == scope,
+                    keys_table.c.key == key,
+                    keys_table.c.status_code.is_(None),
+                )
+            )
+
+    def _insert_or_find(self, scope: str, key: str, digest: str, now: datetime) -> Any:
+        with self.engine.begin() as connection:  # forget expired keys first, so they are free
+            connection.execute(keys_table.delete().where(keys_table.c.claimed_at < now - RETENTION))
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    keys_table.insert().values(
+                        scope=scope, key=key, fingerprint=digest, claimed_at=now
+                    )
+                )
+            return None
+        except IntegrityError:
+            with self.engine.connect() as connection:
+                return connection.execute(
+                    sa.select(keys_table).where(
+                        keys_table.c.scope == scope, keys_table.c.key == key
+                    )
+                ).first()
+
+    def _take_over(self, scope: str, key: str, claimed_at: datetime, now: datetime) -> bool:
+        # Only one of several retries may take over an abandoned claim: the one whose update
+        # still sees the old claim instant.
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                keys_table.update()
+                .where(
+                    keys_table.c.scope == scope,
+                    keys_table.c.key == key,
+                    keys_table.c.claimed_at == claimed_at,
+                    keys_table.c.status_code.is_(None),
+                )
+                .values(claimed_at=now)
+            )
+        return bool(result.rowcount)
+
+
+def _aware(instant: datetime) -> datetime:
+    # SQLite gives naive datetimes back; they were written in UTC.
+    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)

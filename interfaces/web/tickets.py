@@ -1,0 +1,226 @@
+"""The command API for agents and supervisors: read a ticket, act on it (P3.4, P3.5, P5, P6).
+
+The acting principal is always the token's user. A change may name the version it was based
+on (`If-Match`: the ETag of a read); a stale one is refused with 412 and nothing is recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Response, jsonify, request
+from flask_smorest import Blueprint
+
+from application.desk import Outcome, SupportDesk
+from domain.sla import Complexity
+from domain.ticket import EscalationReason, Ticket
+from interfaces.web import container
+from interfaces.web.auth import current_actor, requires
+from interfaces.web.problems import Problem
+from interfaces.web.schemas import (
+    ClassifySchema,
+    EscalateSchema,
+    ExtendSchema,
+    ForwardSchema,
+    OutcomeSchema,
+    ReopenSchema,
+    ResolveSchema,
+    RespondSchema,
+    TicketSchema,
+    refuse_unreadable_json,
+)
+
+blp = Blueprint(
+    "tickets",
+    __name__,
+    url_prefix="/api/v1",
+    description="Agents and supervisors: read a ticket and act on it.",
+)
+blp.before_request(refuse_unreadable_json)
+
+HANDLERS = ("agent", "supervisor")
+
+_ETAG = {
+    "ETag": {"description": "The ticket's version, for If-Match", "schema": {"type": "string"}}
+}
+_IF_MATCH = {
+    "in": "header",
+    "name": "If-Match",
+    "required": False,
+    "description": "The ETag the change is based on; 412 when the ticket has moved on.",
+    "schema": {"type": "string"},
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _documented_command(view: F) -> F:
+    """The answers every command may give, in the OpenAPI document."""
+    for decorate in (
+        blp.response(200, OutcomeSchema, headers=_ETAG),
+        blp.alt_response(404, response="NOT_FOUND"),
+        blp.alt_response(409, response="CONFLICT", description="The ticket's state forbids it"),
+        blp.alt_response(412, response="PRECONDITION_FAILED"),
+        blp.doc(parameters=[_IF_MATCH]),
+    ):
+        view = decorate(view)
+    return view
+
+
+def _desk() -> SupportDesk:
+    return container().desk
+
+
+def _with_etag(body: dict[str, Any], ticket: Ticket) -> Response:
+    response = jsonify(body)
+    response.set_etag(str(ticket.version))
+    return response
+
+
+def _based_on(ref: str) -> int | None:
+    """The version `If-Match` names, to pin the command to; None without the header."""
+    if "If-Match" not in request.headers or request.if_match.star_tag:
+        return None
+    current = _desk().ticket(ref).version
+    if not request.if_match.contains(str(current)):
+        raise Problem(
+            412,
+            "Precondition Failed",
+            detail=f"The ticket is at version {current}; If-Match does not name it.",
+            headers={"ETag": f'"{current}"'},
+        )
+    return current
+
+
+def _act(ref: str, command: Callable[[SupportDesk, int | None], Outcome]) -> Response:
+    outcome = command(_desk(), _based_on(ref))
+    body = TicketSchema().dump(outcome.ticket) | {"position": outcome.position}
+    return _with_etag(body, outcome.ticket)
+
+
+@blp.get("/tickets/<ref>")
+@requires(*HANDLERS)
+@blp.response(200, TicketSchema, headers=_ETAG)
+@blp.alt_response(304, description="Not Modified: If-None-Match names the current version")
+@blp.alt_response(404, response="NOT_FOUND")
+@blp.doc(parameters=[{**_IF_MATCH, "name": "If-None-Match", "description": "A known ETag"}])
+def read(ref: str) -> Response:
+    """A ticket's current state; its ETag is the ticket's version."""
+    ticket = _desk().ticket(ref)
+    response = _with_etag(TicketSchema().dump(ticket), ticket)
+    response.make_conditional(request)  # 304 when If-None-Match names this version
+    return response
+
+
+@blp.post("/tickets/<ref>/respond")
+@requires(*HANDLERS)
+@blp.arguments(RespondSchema)
+@_documented_command
+def respond(fields: dict[str, Any], ref: str) -> Response:
+    """Reply to the requester; the first reply answers the first-response target (P3.4, P5.1)."""
+    return _act(
+        ref,
+        lambda desk, version: desk.respond(
+            ref, message=fields["message"], actor=current_actor(), expected_version=version
+        ),
+    )
+
+
+@blp.post("/tickets/<ref>/classify")
+@requires(*HANDLERS)
+@blp.arguments(ClassifySchema)
+@_documented_command
+def classify(fields: dict[str, Any], ref: str) -> Response:
+    """Set the complexity, and with it the resolution target (P5.2–P5.3)."""
+    return _act(
+        ref,
+        lambda desk, version: desk.classify(
+            ref,
+            complexity=Complexity(fields["complexity"]),
+            actor=current_actor(),
+            expected_version=version,
+        ),
+    )
+
+
+@blp.post("/tickets/<ref>/extend")
+@requires(*HANDLERS)
+@blp.arguments(ExtendSchema)
+@_documented_command
+def extend(fields: dict[str, Any], ref: str) -> Response:
+    """Give a later expected resolution instant and the reason; the requester is told (P5.4)."""
+    return _act(
+        ref,
+        lambda desk, version: desk.extend_deadline(
+            ref,
+            resolution_due=fields["resolution_due"],
+            reason=fields["reason"],
+            actor=current_actor(),
+            expected_version=version,
+        ),
+    )
+
+
+@blp.post("/tickets/<ref>/escalate")
+@requires(*HANDLERS)
+@blp.arguments(EscalateSchema)
+@_documented_command
+def escalate(fields: dict[str, Any], ref: str) -> Response:
+    """Raise the ticket to supervisory management (P6.2)."""
+    return _act(
+        ref,
+        lambda desk, version: desk.escalate(
+            ref,
+            reason=EscalationReason(fields["reason"]),
+            note=fields["note"],
+            actor=current_actor(),
+            expected_version=version,
+        ),
+    )
+
+
+@blp.post("/tickets/<ref>/forward")
+@requires(*HANDLERS)
+@blp.arguments(ForwardSchema)
+@_documented_command
+def forward(fields: dict[str, Any], ref: str) -> Response:
+    """Refer a suggestion to the competent management (P3.5)."""
+    return _act(
+        ref,
+        lambda desk, version: desk.forward_to_management(
+            ref,
+            department=fields["department"],
+            note=fields["note"],
+            actor=current_actor(),
+            expected_version=version,
+        ),
+    )
+
+
+@blp.post("/tickets/<ref>/resolve")
+@requires(*HANDLERS)
+@blp.arguments(ResolveSchema)
+@_documented_command
+def resolve(fields: dict[str, Any], ref: str) -> Response:
+    """Record the solution given to the requester (P3.4)."""
+    return _act(
+        ref,
+        lambda desk, version: desk.resolve(
+            ref, summary=fields["summary"], actor=current_actor(), expected_version=version
+        ),
+    )
+
+
+@blp.post("/tickets/<ref>/reopen")
+@requires(*HANDLERS)
+@blp.arguments(ReopenSchema)
+@_documented_command
+def reopen(fields: dict[str, Any], ref: str) -> Response:
+    """The problem is not solved after all: the resolution clock starts again."""
+    return _act(
+        ref,
+        lambda desk, version: desk.reopen(
+            ref, reason=fields["reason"], actor=current_actor(), expected_version=version
+        ),
+    )

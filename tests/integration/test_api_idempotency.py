@@ -1,0 +1,107 @@
+"""Idempotency keys in the event store's database: claims, replays, crashes, expiry."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from application.bootstrap import Container
+from application.idempotency import (
+    ABANDONED,
+    RETENTION,
+    IdempotencyStore,
+    KeyInFlight,
+    KeyReused,
+    fingerprint,
+)
+from interfaces.web import create_app
+from tests.conftest import FakeClock
+
+REQUEST = {
+    "email": "learner@example.com",
+    "category": "login",
+    "course": "Python 101",
+    "subject": "Cannot sign in",
+    "description": "The password is refused.",
+}
+
+
+@pytest.fixture
+def store(container: Container, clock: FakeClock) -> IdempotencyStore:
+    return IdempotencyStore(container.engine, now=clock)
+
+
+def test_fingerprint_ignores_field_order() -> None:
+    assert fingerprint({"a": 1, "b": "x"}) == fingerprint({"b": "x", "a": 1})
+    assert fingerprint({"a": 1}) != fingerprint({"a": 2})
+
+
+def test_a_completed_key_replays_its_answer(store: IdempotencyStore) -> None:
+    assert store.claim("api", "k", "d1") is None
+    store.complete("api", "k", 201, {"reference": "CM-7K3F-Q2XP"})
+
+    stored = store.claim("api", "k", "d1")
+
+    assert stored is not None
+    assert (stored.status_code, stored.body) == (201, {"reference": "CM-7K3F-Q2XP"})
+    with pytest.raises(KeyReused):
+        store.claim("api", "k", "d2")
+
+
+def test_keys_of_different_scopes_do_not_meet(store: IdempotencyStore) -> None:
+    store.claim("api", "k", "d1")
+    assert store.claim("form", "k", "d2") is None
+
+
+def test_a_running_claim_holds_until_abandoned(store: IdempotencyStore, clock: FakeClock) -> None:
+    store.claim("api", "k", "d1")
+    with pytest.raises(KeyInFlight):
+        store.claim("api", "k", "d1")
+
+    clock.advance(seconds=ABANDONED.total_seconds() + 1)  # the first request crashed
+
+    assert store.claim("api", "k", "d1") is None
+    with pytest.raises(KeyInFlight):
+        store.claim("api", "k", "d1")  # the retry that took over now holds it
+
+
+def test_a_released_key_is_free_again(store: IdempotencyStore) -> None:
+    store.claim("api", "k", "d1")
+    store.release("api", "k")
+    assert store.claim("api", "k", "d2") is None
+
+
+def test_keys_are_forgotten_after_retention(store: IdempotencyStore, clock: FakeClock) -> None:
+    store.claim("api", "k", "d1")
+    store.complete("api", "k", 201, {})
+
+    clock.advance(seconds=RETENTION.total_seconds() + 1)
+
+    assert store.claim("api", "k", "d2") is None
+
+
+def test_concurrent_retries_with_one_key_record_one_ticket(container: Container) -> None:
+    app = create_app(container=container)
+    barrier = threading.Barrier(4)
+    answers: list[tuple[int, Any]] = []
+
+    def send() -> None:
+        client = app.test_client()
+        barrier.wait()
+        response = client.post(
+            "/api/v1/tickets", json=REQUEST, headers={"Idempotency-Key": "double-click"}
+        )
+        answers.append((response.status_code, response.get_json()))
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert container.desk.recorder.max_notification_id() == 1
+    created = {body["reference"] for status, body in answers if status == 201}
+    assert len(created) == 1
+    assert {status for status, _ in answers} <= {201, 409}
