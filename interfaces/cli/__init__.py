@@ -8,6 +8,7 @@ import click
 
 from interfaces.cli.audit import audit_group
 from interfaces.cli.calendar import calendar_group, sla_group
+from interfaces.cli.demo import demo
 from interfaces.cli.mail import ingest, mailer_group, smtpd
 from interfaces.cli.serve import serve
 from interfaces.cli.users import users_group
@@ -28,6 +29,7 @@ cli.add_command(mailer_group)
 cli.add_command(smtpd)
 cli.add_command(ingest)
 cli.add_command(audit_group)
+cli.add_command(demo)
 
 
 def main(argv: list[str] | None = None) -> None:
