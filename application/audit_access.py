@@ -28,6 +28,8 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+REFERENCE_LENGTH = 64
+
 access_table = Table(
     "supportdesk_audit_access",
     metadata,
@@ -36,7 +38,7 @@ access_table = Table(
     Column("actor", String(200), nullable=False),
     Column("role", String(40), nullable=False),
     Column("action", String(60), nullable=False),
-    Column("reference", String(64)),
+    Column("reference", String(REFERENCE_LENGTH)),
     Column("query", Text(), nullable=False, default=""),
 )
 
@@ -88,6 +90,9 @@ class AccessLog:
     ) -> int:
         """Append one access; its id."""
         at = self.clock().astimezone(UTC).isoformat()
+        if reference is not None:
+            # Kept as asked, cut to the column's length: a path may be of any length.
+            reference = reference[:REFERENCE_LENGTH]
         with self.engine.begin() as connection:
             result = connection.execute(
                 insert(access_table).values(

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from application.audit_seals import load_audit_key
 from application.desk import Clock, SupportDesk, utc_now
+from application.health import follower_gauges
 from application.settings import Settings, parse_weekly_hours
 from application.users import UserDirectory
 from application.workers import Worker
@@ -40,9 +41,10 @@ class Container:
         """Every background worker by name; the mailer only where it runs in this process."""
         from interfaces.mail.wiring import mailer, outbox_relay, sla_watcher
         from projections.audit import SealKeeper
+        from projections.runner import build_runners
         from projections.sla import overdue_candidates
 
-        built: dict[str, Worker] = {}
+        built: dict[str, Worker] = dict(build_runners(self))
         built["relay"] = outbox_relay(self)
         built["sla-watch"] = sla_watcher(self, lambda now: overdue_candidates(self.engine, now))
         built["audit-seals"] = SealKeeper(
@@ -51,6 +53,13 @@ class Container:
         if include_mailer:
             built["mailer"] = mailer(self)
         return built
+
+    def gauges(self) -> dict[str, dict[str, float]]:
+        """Projection lag, relay backlog and mail failures, for `/metrics`."""
+        from projections.runner import positions
+
+        head = self.desk.recorder.max_notification_id() or 0
+        return follower_gauges(self.engine, head, positions(self))
 
     def close(self) -> None:
         """Release connections."""

@@ -354,6 +354,8 @@ class Ticket(Aggregate):
     def _resolved(self, summary: str, actor: str, timestamp: datetime) -> None:
         self.status = Status.RESOLVED
         self.resolved_at = timestamp
+        if self.first_responded_at is None:
+            self.first_responded_at = timestamp  # the solution is itself a reply (P3.4)
         self.resolution_summary = summary
 
     def reopen(self, *, reason: str, actor: str, at: datetime, sla: SlaPolicy) -> None:

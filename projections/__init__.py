@@ -1,0 +1,1 @@
+"""The query side: read models kept from the log, their runner, and their queries."""

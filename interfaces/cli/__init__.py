@@ -10,6 +10,7 @@ from interfaces.cli.audit import audit_group
 from interfaces.cli.calendar import calendar_group, sla_group
 from interfaces.cli.demo import demo
 from interfaces.cli.mail import ingest, mailer_group, smtpd
+from interfaces.cli.projections import projections_group
 from interfaces.cli.serve import serve
 from interfaces.cli.users import users_group
 from interfaces.cli.worker import worker
@@ -30,6 +31,7 @@ cli.add_command(smtpd)
 cli.add_command(ingest)
 cli.add_command(audit_group)
 cli.add_command(demo)
+cli.add_command(projections_group)
 
 
 def main(argv: list[str] | None = None) -> None:

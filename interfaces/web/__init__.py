@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 from flask import Flask, current_app
 
 from application.bootstrap import Container, bootstrap
 from application.settings import Settings
-from interfaces.web import problems
+from interfaces.web import observability, problems
 from interfaces.web.problems import ProblemApi
 
 MAX_REQUEST_BYTES = 256 * 1024  # a support request is text; anything larger is refused (413)
@@ -46,14 +48,19 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     from interfaces.web.audit import audit
     from interfaces.web.health import health
     from interfaces.web.inbound import blp as inbound
+    from interfaces.web.queries import queries
 
     app.register_blueprint(health)
     api.register_blueprint(public.blp)
     api.register_blueprint(tickets.blp)
+    api.register_blueprint(queries)
     api.register_blueprint(audit)
     api.register_blueprint(inbound)
     app.register_blueprint(forms.pages)
     app.register_blueprint(docs.pages)
     ratelimit.install(app, public.blp, forms.pages)
+    observability.install(
+        app, container.gauges, access_log=os.environ.get("SUPPORTDESK_ACCESS_LOG") != "off"
+    )
     app.extensions["supportdesk_api"] = api
     return app

@@ -5,12 +5,18 @@ from __future__ import annotations
 import http
 import json as stdlib_json
 import logging
+import re
+import sqlite3
 from typing import Any
 
 import marshmallow as ma
+from eventsourcing.persistence import InterfaceError as StoreInterfaceError
+from eventsourcing.persistence import OperationalError as StoreOperationalError
+from eventsourcing.persistence import RecordConflictError
 from flask import Flask, Response, g, json, request
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
+from sqlalchemy import exc as sql
 from werkzeug.exceptions import HTTPException
 
 from domain.errors import (
@@ -212,13 +218,100 @@ def _from_domain(error: DomainError | InvalidReference) -> Problem:
     return Problem(400, "Bad Request", detail=str(error))
 
 
+# The database is away, restarting, or cut our connection (an operator's pg_terminate_backend,
+# a failover), or every connection is busy: nothing was decided, so the client may try again.
+# The pool drops the dead connections, and the next request opens fresh ones.
+_DATABASE_AWAY: tuple[type[BaseException], ...] = (
+    sql.OperationalError,
+    sql.InterfaceError,
+    sql.DisconnectionError,
+    sql.TimeoutError,
+    StoreOperationalError,
+    StoreInterfaceError,
+)
+DATABASE_RETRY_SECONDS = 2
+# SQLite tells its passing conditions apart by code (busy, locked, I/O, full, cannot open); any
+# other OperationalError of SQLite, such as a missing table, is a fault and stays a 500.
+_SQLITE_PASSING = frozenset({5, 6, 10, 13, 14, 15})
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """The error and the errors it was raised from, outermost first."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _database_away(error: BaseException) -> bool:
+    causes = _causes(error)
+    driver = next((c.orig for c in causes if isinstance(c, sql.DBAPIError)), None)
+    if isinstance(driver, sqlite3.Error):
+        return getattr(driver, "sqlite_errorcode", 0) & 0xFF in _SQLITE_PASSING
+    return any(
+        isinstance(cause, _DATABASE_AWAY)
+        or (isinstance(cause, sql.DBAPIError) and cause.connection_invalidated)
+        for cause in causes
+    )
+
+
+def _driver_message(error: BaseException) -> str:
+    # The driver's own first line only: SQLAlchemy's message also quotes the statement and
+    # its parameters, which hold requesters' personal data and must not reach the logs.
+    driver = next((c.orig for c in _causes(error) if isinstance(c, sql.DBAPIError)), error)
+    lines = str(driver).strip().splitlines()
+    return f"{type(driver).__name__}: {lines[0] if lines else ''}"
+
+
+def unavailable(error: BaseException) -> Problem | None:
+    """503 with Retry-After for a failure that a later try may not meet; None otherwise."""
+    if isinstance(error, RecordConflictError):
+        # Optimistic concurrency ran out of retries on a ticket everyone is acting on.
+        return Problem(
+            503,
+            "Service Unavailable",
+            detail="The ticket is changing too quickly; nothing was recorded. Try again.",
+            headers={"Retry-After": "1"},
+        )
+    if not _database_away(error):
+        return None
+    log.warning("database unavailable: %s", _driver_message(error))
+    return Problem(
+        503,
+        "Service Unavailable",
+        detail="The desk cannot reach its database right now; try again shortly.",
+        headers={"Retry-After": str(DATABASE_RETRY_SECONDS)},
+    )
+
+
 def handle_http_exception(error: HTTPException) -> Response:
     """Every HTTP error, including flask-smorest's validation errors, as a problem."""
     return problem_response(_from_http(error))
 
 
+# C0 and C1 controls (NUL above all, which PostgreSQL cannot store) and lone surrogates.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def refuse_control_characters() -> None:
+    """400 for a path or query holding control characters: no reference, filter or name has
+    them, and a NUL would otherwise reach the database (the audit log records what was asked).
+    """
+    given = [request.path, *(part for pair in request.args.items(multi=True) for part in pair)]
+    if any(_CONTROL.search(text) for text in given):
+        raise Problem(
+            400,
+            "Bad Request",
+            detail="The address holds control characters.",
+            detail_ar="العنوان يحتوي على رموز تحكم.",
+        )
+
+
 def install(app: Flask) -> None:
     """Register the problem handlers on the app."""
+    app.before_request(refuse_control_characters)
     app.register_error_handler(Problem, problem_response)
     app.register_error_handler(DomainError, lambda e: problem_response(_from_domain(e)))
     app.register_error_handler(InvalidReference, lambda e: problem_response(_from_domain(e)))
@@ -226,5 +319,8 @@ def install(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:  # the last line of defence: no HTML 500s
-        log.exception("unhandled error")
-        return problem_response(Problem(500, "Internal Server Error"))
+        problem = unavailable(error)
+        if problem is None:
+            log.exception("unhandled error")
+            problem = Problem(500, "Internal Server Error")
+        return problem_response(problem)

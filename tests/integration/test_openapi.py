@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,11 +23,13 @@ from schemathesis.specs.openapi.checks import (
 
 from application.bootstrap import Container
 from application.users import Role
+from application.workers import WorkerPool
 from domain.categories import Category
 from domain.ticket import Channel
 from interfaces.web import create_app
 from interfaces.web.public import LOOKUP_SECONDS_KEY
 from interfaces.web.ratelimit import LIMIT_KEY
+from projections.runner import build_runners
 
 PUBLIC = {
     ("post", "/api/v1/tickets"),
@@ -40,8 +43,12 @@ FOR_HANDLERS = {("get", "/api/v1/tickets/{ref}")} | {
 
 
 @pytest.fixture
-def app(sqlite_container: Container) -> Flask:
-    return create_app(container=sqlite_container)
+def app(sqlite_container: Container) -> Iterator[Flask]:
+    # The read models follow the log as in production, so `?after=` waits end in time.
+    runners = WorkerPool(build_runners(sqlite_container))
+    runners.start()
+    yield create_app(container=sqlite_container)
+    runners.stop()
 
 
 @pytest.fixture

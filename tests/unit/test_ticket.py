@@ -224,3 +224,11 @@ def test_details_missing_from_an_email_can_be_supplied_later() -> None:
         ticket.supply_details(category=Category.OTHER, course=None, actor="requester", at=SUNDAY_10)
     ticket.supply_details(category=None, course="Lesson 4", actor="requester", at=SUNDAY_10)
     assert (ticket.course, ticket.missing_details) == ("Lesson 4", [])
+
+
+def test_a_solution_given_before_any_reply_is_the_first_response() -> None:
+    ticket = submit()
+    later = SUNDAY_10 + timedelta(hours=3)
+    ticket.resolve(summary="Fixed on our side", actor="agent.sara", at=later)
+    assert ticket.first_responded_at == later
+    assert ticket.overdue_deadlines(later + timedelta(days=30)) == []

@@ -1,0 +1,451 @@
+"""Read models on PostgreSQL: rebuild rate, commit→visible latency, queue and report queries.
+
+`run()` returns the figures as a dict; `python -m bench.projections_bench [--tiny]` prints them.
+Each run works in a database it creates and drops.
+
+- Rebuild: every read model replayed from the first of N events, next to the rate at which the
+  same notifications are merely read (`select_notifications`, the runner's own reading call,
+  and a bare SQLAlchemy Core SELECT of the same rows).
+- Commit→visible: a runner follows the log in its own process, as a worker does; for each
+  command, the time from the command's commit until a query sees the read model's tracking
+  row reach the event. The library's own subscription (which sleeps 100 ms between looks) is
+  measured alongside: commit until the event reaches the subscriber.
+- Queries: the queue's first pages and the SLA report over a million tickets, the read tables
+  filled directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+import sqlalchemy as sa
+
+from application.bootstrap import Container, bootstrap
+from application.settings import Settings
+from bench.measure import scratch_postgres, sqlalchemy_url
+from domain.categories import Category
+from domain.reference import Reference
+from domain.sla import Complexity, SlaState
+from domain.ticket import Channel, EscalationReason, Ticket
+from projections.queue import QueueFilter, queue_page, queue_table
+from projections.readmodel import insert_rows
+from projections.reports import reports_table, sla_report
+from projections.runner import REBUILD_BATCH, build_runners, tracking_view
+
+START = datetime(2026, 1, 4, 6, 0, tzinfo=UTC)  # a Sunday, 09:00 in Riyadh
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big a run is."""
+
+    events: int
+    tickets: int
+    latency_samples: int
+    query_repeats: int
+
+
+FULL = Sizes(events=100_000, tickets=1_000_000, latency_samples=300, query_repeats=20)
+TINY = Sizes(events=3_000, tickets=20_000, latency_samples=30, query_repeats=3)
+
+
+def run(tiny: bool = False) -> dict[str, Any]:
+    """Measure everything; figures by name (rates in events/s, latencies in ms)."""
+    sizes = TINY if tiny else FULL
+    figures: dict[str, Any] = {"tiny": tiny, "events": sizes.events, "tickets": sizes.tickets}
+    with scratch_postgres("projections_bench") as dsn, TemporaryDirectory() as tmp:
+        url = sqlalchemy_url(dsn)
+        container = bootstrap(Settings(database_url=url, data_dir=Path(tmp)))
+        try:
+            figures["events"] = fill_log(container, sizes.events)
+            figures.update(rebuild_rates(container))
+            figures.update(commit_to_visible(container, url, tmp, sizes.latency_samples))
+            figures.update(query_latencies(container, sizes.tickets, sizes.query_repeats))
+        finally:
+            container.close()
+    return figures
+
+
+# ---- the log ---------------------------------------------------------------------------------
+
+
+def fill_log(container: Container, events: int, seed: int = 7) -> int:
+    """Record about `events` events of plausible ticket lives, interleaved in time as they
+    would be in a live desk; how many were recorded."""
+    rng = random.Random(seed)
+    at = START
+    recorded: list[Any] = []
+    categories = list(Category)
+    while len(recorded) < events:
+        at += timedelta(minutes=rng.uniform(1, 9))
+        ticket = Ticket.submit(
+            reference=Reference.generate(rng),
+            channel=rng.choice(list(Channel)),
+            requester_email=f"learner{rng.randrange(10**6)}@example.org",
+            category=rng.choice(categories),
+            course=f"Course {rng.randrange(200)}",
+            subject="Cannot open the lesson",
+            description="The lesson page stays blank after the latest update. " * 3,
+            language=rng.choice(("ar", "en")),
+            at=at,
+            sla=container.sla,
+        )
+        _live(ticket, at, rng, container)
+        recorded.extend(ticket.collect_events())
+    recorded.sort(key=lambda event: event.timestamp)  # stable: each ticket's order is kept
+    mapper, recorder = container.desk.mapper, container.desk.recorder
+    for i in range(0, len(recorded), 1000):
+        recorder.insert_events([mapper.to_stored_event(e) for e in recorded[i : i + 1000]])
+    return len(recorded)
+
+
+def _live(ticket: Ticket, at: datetime, rng: random.Random, container: Container) -> None:
+    sla = container.sla
+    step = at
+    ticket.acknowledge(message_id=f"<{ticket.reference}@desk>", actor="system:mailer", at=step)
+    step += timedelta(hours=rng.expovariate(1 / 12))
+    if rng.random() < 0.9:
+        ticket.respond(message="Please try again.", actor=f"agent{rng.randrange(20)}", at=step)
+    if rng.random() < 0.3:
+        ticket.classify(complexity=Complexity.COMPLEX, actor="agent1", at=step, sla=sla)
+    if rng.random() < 0.1:
+        ticket.extend_deadline(
+            resolution_due=ticket.resolution_due + timedelta(days=2),
+            reason="waiting for the platform team",
+            actor="agent2",
+            at=step,
+        )
+    if rng.random() < 0.1:
+        ticket.escalate(reason=EscalationReason.AGENT, actor="agent3", at=step, note="urgent")
+    step += timedelta(hours=rng.expovariate(1 / 30))
+    if ticket.category is Category.SUGGESTION and rng.random() < 0.7:
+        ticket.forward_to_management(department="product", note="worth a look", actor="a4", at=step)
+    elif rng.random() < 0.85:
+        ticket.resolve(summary="Fixed.", actor=f"agent{rng.randrange(20)}", at=step)
+        if rng.random() < 0.05:
+            ticket.reopen(reason="still blank", actor="requester", at=step, sla=sla)
+
+
+# ---- reading and rebuilding ------------------------------------------------------------------
+
+
+def _timed(action: Callable[[], Any]) -> tuple[float, Any]:
+    began = time.perf_counter()
+    result = action()
+    return time.perf_counter() - began, result
+
+
+def read_rates(container: Container, page: int = REBUILD_BATCH) -> dict[str, float]:
+    """Notifications per second merely read: as a runner reads them, and by the library's
+    `select_notifications` (which builds an ORM object per row)."""
+    recorder: Any = container.desk.recorder
+    runner = build_runners(container)["queue"]
+
+    def library() -> int:
+        read, position = 0, 0
+        while batch := recorder.select_notifications(
+            start=position, limit=page, inclusive_of_start=False
+        ):
+            read, position = read + len(batch), batch[-1].id
+        return read
+
+    def raw() -> int:
+        read, position = 0, 0
+        while batch := runner.read_notifications(position, page):
+            read, position = read + len(batch), batch[-1].id
+        return read
+
+    raw()  # warm the cache, as any rebuild after the first would find it
+    return {
+        "read_rate_raw": _best_rate(raw),
+        "read_rate_select_notifications": _best_rate(library),
+    }
+
+
+def _best_rate(action: Callable[[], int], repeats: int = 3) -> float:
+    """The best of a few runs, in items per second: the machine is shared."""
+    rates = []
+    for _ in range(repeats):
+        seconds, count = _timed(action)
+        rates.append(count / seconds)
+    return max(rates)
+
+
+def rebuild_rates(container: Container) -> dict[str, float]:
+    """Events per second of each read model's rebuild (best of three), and their ratio to the
+    raw reading rate measured just before."""
+    figures = read_rates(container)
+    for name, runner in build_runners(container).items():
+        rate = _best_rate(runner.rebuild)
+        figures[f"rebuild_rate_{name}"] = rate
+        figures[f"rebuild_{name}_vs_raw_read"] = rate / figures["read_rate_raw"]
+    return figures
+
+
+# ---- commit → visible ------------------------------------------------------------------------
+
+_FOLLOWER = """
+import signal, sys, threading
+from application.bootstrap import bootstrap
+from projections.runner import build_runners
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: stop.set())
+runner = build_runners(bootstrap())["queue"]
+runner.catch_up()
+print("ready", flush=True)
+runner.run(stop)
+"""
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        f"p{int(fraction * 100)}_ms": ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+        for fraction in (0.5, 0.9, 0.99)
+    }
+
+
+def commit_to_visible(
+    container: Container, url: str, data_dir: str, samples: int
+) -> dict[str, float]:
+    """p50/p99 ms from a command's commit until the queue's position shows it (own process)."""
+    env = dict(
+        os.environ,
+        SUPPORTDESK_DATABASE_URL=url,
+        SUPPORTDESK_DATA_DIR=data_dir,
+        PYTHONPATH=str(Path.cwd()),
+    )
+    follower = subprocess.Popen(
+        [sys.executable, "-c", _FOLLOWER], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert follower.stdout is not None and follower.stdout.readline().strip() == "ready"
+        ours = _visible_latencies(container, samples)
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        follower.wait(timeout=30)
+    library = _subscription_latencies(container, samples)
+    return {
+        **{f"commit_to_visible_{k}": v for k, v in _percentiles(ours).items()},
+        **{f"library_subscription_delivery_{k}": v for k, v in _percentiles(library).items()},
+    }
+
+
+def _submit(container: Container, i: int) -> int:
+    return container.desk.submit(
+        channel=Channel.WEB_FORM,
+        requester_email=f"latency{i}@example.org",
+        category=Category.LOGIN,
+        course="Latency 101",
+        subject="Timing",
+        description="A request submitted to time the read model.",
+    ).position
+
+
+WARM_UP = 5  # the first events a process applies also build its calendar's year tables
+
+
+def _pause_between_commands() -> None:
+    # Commands arrive apart, as from people at work, and at any phase of a poller's sleep.
+    time.sleep(random.uniform(0.0, 0.3))
+
+
+def _visible_latencies(container: Container, samples: int) -> list[float]:
+    table = tracking_view(container).tracking_table
+    query = sa.select(table.c.notification_id).where(table.c.application_name == "queue")
+    latencies = []
+    with container.engine.connect() as connection:
+        for i in range(WARM_UP + samples):
+            position = _submit(container, i)
+            committed = time.perf_counter()
+            while (connection.execute(query).scalar() or 0) < position:
+                connection.rollback()
+                time.sleep(0.0002)
+            latencies.append((time.perf_counter() - committed) * 1000)
+            connection.rollback()
+            _pause_between_commands()
+    return latencies[WARM_UP:]
+
+
+def _subscription_latencies(container: Container, samples: int) -> list[float]:
+    recorder: Any = container.desk.recorder
+    received: dict[int, float] = {}
+    subscription = recorder.subscribe(gt=recorder.max_notification_id())
+
+    def follow() -> None:
+        for notification in subscription:
+            received[notification.id] = time.perf_counter()
+
+    follower = threading.Thread(target=follow)
+    with subscription:
+        follower.start()
+        latencies = []
+        for i in range(WARM_UP + samples):
+            position = _submit(container, i)
+            committed = time.perf_counter()
+            while position not in received:
+                time.sleep(0.0002)
+            latencies.append((received[position] - committed) * 1000)
+            _pause_between_commands()
+        subscription.stop()
+    follower.join()
+    return latencies[WARM_UP:]
+
+
+# ---- queries over a million tickets ------------------------------------------------------------
+
+
+def query_latencies(container: Container, tickets: int, repeats: int) -> dict[str, float]:
+    """Median ms of queue pages and SLA reports, over `tickets` rows filled directly."""
+    engine = container.engine
+    with engine.begin() as connection:
+        connection.execute(sa.delete(queue_table))
+        connection.execute(sa.delete(reports_table))
+    _fill(engine, queue_table, _queue_rows(tickets))
+    _fill(engine, reports_table, _report_rows(tickets))
+    with engine.connect() as connection:
+        connection.execute(sa.text("ANALYZE queue_tickets"))
+        connection.execute(sa.text("ANALYZE reports_tickets"))
+    now, sla = NOW, container.sla
+
+    def page(where: QueueFilter, pages: int = 1) -> Callable[[], Any]:
+        def read() -> None:
+            cursor = None
+            for _ in range(pages):
+                cursor = queue_page(engine, sla, now, where, 50, cursor).next_cursor
+
+        return read
+
+    def report(group_by: str, days: int | None) -> Callable[[], Any]:
+        start = now - timedelta(days=days) if days else None
+        return lambda: sla_report(engine, now, group_by, start=start, end=now)
+
+    cases: dict[str, Callable[[], Any]] = {
+        "queue_first_page_ms": page(QueueFilter()),
+        "queue_page_category_ms": page(QueueFilter(category="login")),
+        "queue_page_course_ms": page(QueueFilter(course="Course 17")),
+        "queue_page_at_risk_ms": page(QueueFilter(sla=SlaState.AT_RISK)),
+        "queue_page_breached_ms": page(QueueFilter(sla=SlaState.BREACHED)),
+        "queue_page_on_track_ms": page(QueueFilter(sla=SlaState.ON_TRACK)),
+        "queue_20_pages_by_cursor_ms": page(QueueFilter(), pages=20),
+        "report_by_category_30_days_ms": report("category", 30),
+        "report_by_week_90_days_ms": report("week", 90),
+        "report_by_course_all_tickets_ms": report("course", None),
+        "report_by_category_all_tickets_ms": report("category", None),
+    }
+    figures = {}
+    for name, action in cases.items():
+        action()
+        figures[name] = statistics.median(
+            _timed(action)[0] * 1000 for _ in range(max(1, repeats if "all" not in name else 3))
+        )
+    return figures
+
+
+SPAN = timedelta(days=400)  # the tickets filled directly were submitted over this span
+NOW = START + SPAN  # ... up to the instant the queries are asked at
+
+
+def _queue_rows(count: int, seed: int = 11) -> Iterator[dict[str, Any]]:
+    """Half the tickets of the last fortnight are open, and one in a hundred older ones."""
+    rng = random.Random(seed)
+    for i in range(count):
+        submitted = START + SPAN * (i / count)
+        due = submitted + timedelta(days=3)
+        started = submitted
+        is_open = rng.random() < (0.5 if NOW - submitted < timedelta(days=14) else 0.01)
+        at_risk = due - timedelta(hours=rng.uniform(6, 18))
+        yield {
+            "ticket_id": f"{i:032x}",
+            "reference": f"CM-{i:08d}",
+            "version": 3,
+            "status": rng.choice(("new", "acknowledged", "in_progress")) if is_open else "resolved",
+            "is_open": is_open,
+            "category": rng.choice(list(Category)).value,
+            "course": f"Course {rng.randrange(200)}",
+            "channel": rng.choice(list(Channel)).value,
+            "language": "ar",
+            "assignee": f"agent{rng.randrange(20)}",
+            "requester_email": f"learner{i}@example.org",
+            "requester_name": "A learner",
+            "subject": "Cannot open the lesson",
+            "description": "The lesson page stays blank.",
+            "submitted_at": submitted,
+            "first_response_due": due,
+            "first_response_at_risk": at_risk,
+            "responded": True,
+            "resolution_started_at": started,
+            "resolution_due": due,
+            "resolution_at_risk": at_risk,
+            "next_due": due if is_open else None,
+            "at_risk_at": at_risk if is_open else None,
+            "escalations": 0,
+            "escalation_level": None,
+        }
+
+
+def _report_rows(count: int, seed: int = 13) -> Iterator[dict[str, Any]]:
+    rng = random.Random(seed)
+    for i in range(count):
+        submitted = START + SPAN * (i / count)
+        due = submitted + timedelta(days=3)
+        answered = submitted + timedelta(hours=rng.expovariate(1 / 20))
+        closed = answered + timedelta(hours=rng.expovariate(1 / 30))
+        year, week, _ = submitted.isocalendar()
+        yield {
+            "ticket_id": f"{i:032x}",
+            "week": f"{year}-W{week:02d}",
+            "category": rng.choice(list(Category)).value,
+            "course": f"Course {rng.randrange(200)}",
+            "channel": rng.choice(list(Channel)).value,
+            "status": "resolved",
+            "submitted_at": submitted,
+            "first_response_due": due,
+            "first_response_at": answered,
+            "first_response_hours": rng.expovariate(1 / 10),
+            "responses": 1,
+            "resolution_started_at": submitted,
+            "resolution_due": due,
+            "resolved_at": closed,
+            "resolution_hours": rng.expovariate(1 / 20),
+            "escalations": int(rng.random() < 0.05),
+            "extensions": 0,
+            "first_response_escalated": False,
+            "resolution_escalated_due": None,
+        }
+
+
+def _fill(engine: sa.Engine, table: sa.Table, rows: Iterator[dict[str, Any]]) -> None:
+    """Fill a table as the read models write, by COPY, 100,000 rows a transaction."""
+    while chunk := list(itertools.islice(rows, 100_000)):
+        with engine.begin() as connection:
+            insert_rows(connection, table, chunk)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the figures as JSON."""
+    parser = argparse.ArgumentParser(prog="bench.projections_bench", description=__doc__)
+    parser.add_argument("--tiny", action="store_true", help="small sizes: proves it runs")
+    args = parser.parse_args(argv)
+    print(json.dumps(run(tiny=args.tiny), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,407 @@
+"""The query API: the queue, SLA reports and the suggestions register, from read models only.
+
+Nothing here reads the event store: every answer comes from the read models' tables, which
+follow the log a little behind it. Each answer names the log position its read model had
+reached (`X-Read-Model-Position`). A client that has just made a change passes that change's
+`position` as `?after=`: the answer waits up to 2 s for the read model to reach it, and is
+503 (with `Retry-After`) when it has not, rather than an answer without the change.
+
+Analysts never see requesters' personal data (P7.3): the queue leaves out email, name,
+subject and description for them; reports and suggestions hold none.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import marshmallow as ma
+from flask import Response, jsonify, request, url_for
+from flask.sansio.blueprints import BlueprintSetupState
+from flask_smorest import Blueprint
+
+from domain.categories import Category
+from domain.sla import SlaState
+from interfaces.web import container
+from interfaces.web.auth import current_role, requires
+from interfaces.web.problems import Problem
+from projections.cursor import InvalidCursor
+from projections.queue import QueueFilter, queue_page
+from projections.reports import GROUPINGS, DeadlineFigures, ReportLine, sla_report
+from projections.runner import positions, prepare, wait_until
+from projections.suggestions import suggestions_page
+from projections.ticket_events import OPEN_STATUSES
+
+queries = Blueprint(
+    "queries",
+    __name__,
+    url_prefix="/api/v1",
+    description="Read models: the open-ticket queue, SLA compliance, suggestions.",
+)
+
+READ_YOUR_WRITES_WAIT = 2.0  # seconds an `after` query waits for its read model
+CSV = "text/csv"
+_CSV_BODY = {"type": "string", "description": "With `Accept: text/csv`: a header line, then rows"}
+_POSITION = {
+    "X-Read-Model-Position": {
+        "description": "The log position the read model had reached when it was read.",
+        "schema": {"type": "integer"},
+    },
+    "Link": {"description": 'The next page, as rel="next"', "schema": {"type": "string"}},
+}
+
+
+@queries.record_once
+def _create_tables(state: BlueprintSetupState) -> None:
+    prepare(state.app.extensions["supportdesk"])
+
+
+# ---- schemas -----------------------------------------------------------------------------------
+
+
+class InstantField(ma.fields.Field):
+    """An ISO 8601 instant or date; without an offset it is read in the desk's time zone."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        text = str(value).strip().replace(" ", "+")  # a `+` sent unencoded reads as a space
+        try:
+            instant = datetime.fromisoformat(text)
+        except ValueError:
+            raise ma.ValidationError("Not an ISO 8601 instant or date.") from None
+        if instant.tzinfo is None:
+            instant = instant.replace(tzinfo=container().calendar.timezone)
+        return instant
+
+
+def _after() -> ma.fields.Integer:
+    return ma.fields.Integer(
+        validate=ma.validate.Range(min=0, max=2**63 - 1),
+        metadata={
+            "description": "Wait (up to 2 s) until the read model has applied this log "
+            "position, e.g. a command's `position`; 503 if it has not, 422 if the log has "
+            "no such position."
+        },
+    )
+
+
+def _per_page() -> ma.fields.Integer:
+    return ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=500))
+
+
+class QueueQuery(ma.Schema):
+    status = ma.fields.String(validate=ma.validate.OneOf(OPEN_STATUSES))
+    category = ma.fields.String(validate=ma.validate.OneOf([c.value for c in Category]))
+    course = ma.fields.String(validate=ma.validate.Length(min=1, max=500))
+    sla = ma.fields.String(validate=ma.validate.OneOf([s.value for s in SlaState]))
+    per_page = _per_page()
+    cursor = ma.fields.String(metadata={"description": "`next_cursor` of the previous page"})
+    after = _after()
+
+
+class QueueItem(ma.Schema):
+    reference = ma.fields.String(required=True)
+    version = ma.fields.Integer(required=True)
+    status = ma.fields.String(required=True)
+    category = ma.fields.String(allow_none=True)
+    course = ma.fields.String(allow_none=True)
+    channel = ma.fields.String(required=True)
+    language = ma.fields.String(required=True)
+    assignee = ma.fields.String(
+        allow_none=True, metadata={"description": "The agent who acted on it last"}
+    )
+    submitted_at = ma.fields.AwareDateTime(required=True)
+    first_response_due = ma.fields.AwareDateTime(required=True)
+    responded = ma.fields.Boolean(
+        required=True, metadata={"description": "Whether the first response was given (P5.1)"}
+    )
+    resolution_due = ma.fields.AwareDateTime(required=True)
+    next_due = ma.fields.AwareDateTime(required=True)
+    sla = ma.fields.String(
+        required=True, metadata={"description": "on_track, at_risk or breached, as of now"}
+    )
+    escalated = ma.fields.Boolean(required=True)
+    escalation_level = ma.fields.String(allow_none=True)
+    escalations = ma.fields.Integer(required=True)
+
+
+class TeamQueueItem(QueueItem):
+    """What agents and supervisors also see; analysts never (P7.3)."""
+
+    requester_email = ma.fields.String(required=True)
+    requester_name = ma.fields.String(allow_none=True)
+    subject = ma.fields.String(required=True)
+    description = ma.fields.String(required=True)
+
+
+class QueuePage(ma.Schema):
+    items = ma.fields.List(
+        ma.fields.Nested(TeamQueueItem),
+        required=True,
+        metadata={"description": "Analysts get the items without requester data"},
+    )
+    per_page = ma.fields.Integer(required=True)
+    next_cursor = ma.fields.String(allow_none=True)
+    as_of = ma.fields.AwareDateTime(required=True)
+
+
+class ReportQuery(ma.Schema):
+    from_ = InstantField(
+        data_key="from", metadata={"description": "Tickets submitted from (inclusive)"}
+    )
+    to = InstantField(metadata={"description": "... until (exclusive)"})
+    group_by = ma.fields.String(load_default="category", validate=ma.validate.OneOf(GROUPINGS))
+    after = _after()
+
+
+class DeadlineSchema(ma.Schema):
+    met = ma.fields.Integer(required=True)
+    breached = ma.fields.Integer(required=True, metadata={"description": "As of now"})
+    pending = ma.fields.Integer(required=True)
+    met_percent = ma.fields.Float(allow_none=True, metadata={"description": "Of those decided"})
+    median_hours = ma.fields.Float(allow_none=True, metadata={"description": "Business hours"})
+    p90_hours = ma.fields.Float(allow_none=True)
+
+
+class ReportLineSchema(ma.Schema):
+    group = ma.fields.String(allow_none=True)
+    tickets = ma.fields.Integer(required=True)
+    first_response = ma.fields.Nested(DeadlineSchema, required=True)
+    resolution = ma.fields.Nested(DeadlineSchema, required=True)
+    breaches = ma.fields.Integer(required=True)
+    escalations = ma.fields.Integer(required=True)
+
+
+class ReportSchema(ma.Schema):
+    group_by = ma.fields.String(required=True)
+    from_ = ma.fields.AwareDateTime(data_key="from", allow_none=True)
+    to = ma.fields.AwareDateTime(allow_none=True)
+    as_of = ma.fields.AwareDateTime(required=True)
+    groups = ma.fields.List(ma.fields.Nested(ReportLineSchema), required=True)
+    total = ma.fields.Nested(ReportLineSchema, required=True)
+
+
+class SuggestionsQuery(ma.Schema):
+    forwarded = ma.fields.Boolean(
+        metadata={"description": "true: referred to management; false: not yet"}
+    )
+    per_page = _per_page()
+    cursor = ma.fields.String()
+    after = _after()
+
+
+class SuggestionSchema(ma.Schema):
+    reference = ma.fields.String(required=True)
+    course = ma.fields.String(allow_none=True)
+    channel = ma.fields.String(required=True)
+    language = ma.fields.String(required=True)
+    submitted_at = ma.fields.AwareDateTime(required=True)
+    status = ma.fields.String(required=True)
+    department = ma.fields.String(allow_none=True)
+    note = ma.fields.String(allow_none=True)
+    forwarded_at = ma.fields.AwareDateTime(allow_none=True)
+    forwarded_by = ma.fields.String(allow_none=True)
+
+
+class SuggestionsPage(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(SuggestionSchema), required=True)
+    per_page = ma.fields.Integer(required=True)
+    next_cursor = ma.fields.String(allow_none=True)
+
+
+# ---- answers -----------------------------------------------------------------------------------
+
+
+def _caught_up(read_model: str, query: Mapping[str, Any]) -> dict[str, str]:
+    """Wait for `?after=`; the position header of the answer."""
+    after = query.get("after")
+    if after is not None and after > (container().desk.recorder.max_notification_id() or 0):
+        # A command's position is in the log before its answer leaves: a larger one was
+        # never handed out, and waiting for it would only time out.
+        raise Problem(
+            422,
+            "Unprocessable Content",
+            detail=f"The log has no position {after} yet.",
+            errors={"after": ["No event has this position yet."]},
+        )
+    if after is not None and not wait_until(container(), read_model, after, READ_YOUR_WRITES_WAIT):
+        reached = positions(container()).get(read_model, 0)
+        raise Problem(
+            503,
+            "Service Unavailable",
+            detail=f"The {read_model} read model is at log position {reached}, "
+            f"not yet at {after}; try again shortly.",
+            headers={"Retry-After": "1"},
+        )
+    return {"X-Read-Model-Position": str(positions(container()).get(read_model, 0))}
+
+
+def _wants_csv() -> bool:
+    return request.accept_mimetypes.best_match(["application/json", CSV]) == CSV
+
+
+def _next_link(cursor: str | None, headers: dict[str, str]) -> None:
+    if cursor is not None:
+        arguments = {**request.args.to_dict(), "cursor": cursor}
+        arguments.pop("after", None)
+        url = url_for(request.endpoint or "", _external=False, **arguments)
+        headers["Link"] = f'<{url}>; rel="next"'
+
+
+def _csv(header: list[str], rows: Iterable[list[Any]], headers: dict[str, str]) -> Response:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(
+        ["" if v is None else v.isoformat() if isinstance(v, datetime) else v for v in row]
+        for row in rows
+    )
+    return Response(buffer.getvalue(), mimetype=CSV, headers=headers)
+
+
+def _json(body: Any, headers: dict[str, str]) -> Response:
+    response = jsonify(body)
+    response.headers.update(headers)
+    return response
+
+
+@queries.get("/queue")
+@requires("agent", "supervisor", "analyst")
+@queries.arguments(QueueQuery, location="query", unknown=ma.RAISE)
+@queries.response(200, QueuePage, headers=_POSITION)
+@queries.alt_response(
+    200, schema=_CSV_BODY, description="The same items as CSV", content_type=CSV, success=True
+)
+@queries.alt_response(503, description="`after` not reached in 2 s; retry")
+def queue(query: dict[str, Any]) -> Response:
+    """Open tickets, most urgent due instant first, with their SLA state as of now (P5, P6)."""
+    headers = _caught_up("queue", query)
+    built = container()
+    now = built.desk.clock()
+    try:
+        page = queue_page(
+            built.engine,
+            built.sla,
+            now,
+            QueueFilter(
+                status=query.get("status"),
+                category=query.get("category"),
+                course=query.get("course"),
+                sla=SlaState(query["sla"]) if "sla" in query else None,
+            ),
+            query["per_page"],
+            query.get("cursor"),
+        )
+    except InvalidCursor as error:
+        raise Problem(422, "Unprocessable Content", errors={"cursor": [str(error)]}) from None
+    schema = QueueItem() if current_role() == "analyst" else TeamQueueItem()
+    items = schema.dump([_queue_item(row) for row in page.rows], many=True)
+    _next_link(page.next_cursor, headers)
+    if _wants_csv():
+        names = list(schema.fields)
+        return _csv(names, ([item[n] for n in names] for item in items), headers)
+    body = {
+        "items": items,
+        "per_page": query["per_page"],
+        "next_cursor": page.next_cursor,
+        "as_of": now.isoformat(),
+    }
+    return _json(body, headers)
+
+
+def _queue_item(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "sla": row["sla"].value, "escalated": row["escalations"] > 0}
+
+
+@queries.get("/reports/sla")
+@requires("analyst", "supervisor")
+@queries.arguments(ReportQuery, location="query", unknown=ma.RAISE)
+@queries.response(200, ReportSchema, headers=_POSITION)
+@queries.alt_response(
+    200,
+    schema=_CSV_BODY,
+    description="A line a group, then the total",
+    content_type=CSV,
+    success=True,
+)
+@queries.alt_response(503, description="`after` not reached in 2 s; retry")
+def sla_compliance(query: dict[str, Any]) -> Response:
+    """Counts, met %, median and p90 business hours, breaches, escalations (P5, P6, P7.2)."""
+    headers = _caught_up("reports", query)
+    built = container()
+    now = built.desk.clock()
+    start, end = query.get("from_"), query.get("to")
+    report = sla_report(built.engine, now, query["group_by"], start=start, end=end)
+    if _wants_csv():
+        rows = [["group", line.group, *_report_figures(line)] for line in report.lines]
+        rows.append(["total", None, *_report_figures(report.total)])
+        return _csv(["scope", query["group_by"], *_REPORT_COLUMNS], rows, headers)
+    body = ReportSchema().dump(
+        {
+            "group_by": report.group_by,
+            "from_": start,
+            "to": end,
+            "as_of": now,
+            "groups": [_report_line(line) for line in report.lines],
+            "total": _report_line(report.total),
+        }
+    )
+    return _json(body, headers)
+
+
+_DEADLINE_COLUMNS = ("met", "breached", "pending", "met_percent", "median_hours", "p90_hours")
+_REPORT_COLUMNS = [
+    "tickets",
+    *(f"first_response_{c}" for c in _DEADLINE_COLUMNS),
+    *(f"resolution_{c}" for c in _DEADLINE_COLUMNS),
+    "breaches",
+    "escalations",
+]
+
+
+def _deadline(figures: DeadlineFigures) -> dict[str, Any]:
+    return {column: getattr(figures, column) for column in _DEADLINE_COLUMNS}
+
+
+def _report_line(line: ReportLine) -> dict[str, Any]:
+    return {
+        "group": line.group,
+        "tickets": line.tickets,
+        "first_response": _deadline(line.first_response),
+        "resolution": _deadline(line.resolution),
+        "breaches": line.breaches,
+        "escalations": line.escalations,
+    }
+
+
+def _report_figures(line: ReportLine) -> list[Any]:
+    return [
+        line.tickets,
+        *_deadline(line.first_response).values(),
+        *_deadline(line.resolution).values(),
+        line.breaches,
+        line.escalations,
+    ]
+
+
+@queries.get("/suggestions")
+@requires("analyst", "supervisor")
+@queries.arguments(SuggestionsQuery, location="query", unknown=ma.RAISE)
+@queries.response(200, SuggestionsPage, headers=_POSITION)
+@queries.alt_response(503, description="`after` not reached in 2 s; retry")
+def suggestions(query: dict[str, Any]) -> Response:
+    """Suggestions, newest first, and where each was referred (P3.5)."""
+    headers = _caught_up("suggestions", query)
+    try:
+        rows, cursor = suggestions_page(
+            container().engine, query["per_page"], query.get("forwarded"), query.get("cursor")
+        )
+    except InvalidCursor as error:
+        raise Problem(422, "Unprocessable Content", errors={"cursor": [str(error)]}) from None
+    _next_link(cursor, headers)
+    body = SuggestionsPage().dump(
+        {"items": rows, "per_page": query["per_page"], "next_cursor": cursor}
+    )
+    return _json(body, headers)

@@ -1,0 +1,25 @@
+"""Cursors for keyset pagination: a page resumes after (instant, reference), however deep."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+
+
+class InvalidCursor(ValueError):
+    """A cursor no page handed out."""
+
+
+def encode_cursor(instant: datetime, reference: str) -> str:
+    """An opaque cursor for the rows after the row with this sort instant and reference."""
+    return base64.urlsafe_b64encode(f"{instant.isoformat()}|{reference}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The sort instant and reference of the row a cursor points after."""
+    try:
+        instant, reference = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(instant), reference
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidCursor(f"{cursor!r} is not a cursor of this list") from None

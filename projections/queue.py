@@ -1,0 +1,245 @@
+"""The queue: open tickets by their next due instant, with their SLA state as of now (P5, P6).
+
+Each ticket keeps one row, also once closed, because a reopened ticket comes back with
+everything it had; the indexes cover open tickets only. The instant at which the ticket stops
+being on track is stored with it, so the `sla` filter is a comparison with now.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from eventsourcing_sqlalchemy.recorders import SQLAlchemyTrackingRecorder
+from sqlalchemy.engine import Engine
+
+from domain.sla import SlaPolicy, SlaState
+from domain.ticket import Status
+from projections.clocks import at_risk_from, worst_state
+from projections.cursor import decode_cursor, encode_cursor
+from projections.readmodel import Instant, Row, TicketRows, utc
+from projections.ticket_events import (
+    EVERY_TICKET_EVENT,
+    OPEN_STATUSES,
+    Classified,
+    DeadlineExtended,
+    Escalated,
+    Reopened,
+    Responded,
+    Submitted,
+    agent_of,
+    status_after,
+)
+
+metadata = sa.MetaData()
+queue_table = sa.Table(
+    "queue_tickets",
+    metadata,
+    sa.Column("ticket_id", sa.Uuid, primary_key=True),
+    sa.Column("reference", sa.String(16), nullable=False, unique=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("is_open", sa.Boolean, nullable=False),
+    sa.Column("category", sa.String(32)),
+    sa.Column("course", sa.Text),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("language", sa.String(2), nullable=False),
+    sa.Column("assignee", sa.String(100)),
+    sa.Column("requester_email", sa.Text, nullable=False),
+    sa.Column("requester_name", sa.Text),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("submitted_at", Instant, nullable=False),
+    sa.Column("first_response_due", Instant, nullable=False),
+    sa.Column("first_response_at_risk", Instant, nullable=False),
+    sa.Column("responded", sa.Boolean, nullable=False),
+    sa.Column("resolution_started_at", Instant, nullable=False),
+    sa.Column("resolution_due", Instant, nullable=False),
+    sa.Column("resolution_at_risk", Instant, nullable=False),
+    sa.Column("next_due", Instant),
+    sa.Column("at_risk_at", Instant),
+    sa.Column("escalations", sa.Integer, nullable=False),
+    sa.Column("escalation_level", sa.String(64)),
+)
+
+
+def _open_tickets_index(name: str, *columns: str, **options: Any) -> None:
+    """An index over the open tickets only: the queue never looks at closed ones."""
+    sa.Index(
+        f"queue_tickets_{name}",
+        *(queue_table.c[column] for column in columns),
+        postgresql_where=queue_table.c.is_open,
+        sqlite_where=queue_table.c.is_open,
+        **options,
+    )
+
+
+_open_tickets_index("by_due", "next_due", "reference")
+_open_tickets_index("by_status", "status", "next_due", "reference")
+_open_tickets_index("by_category", "category", "next_due", "reference")
+# Course names are free text: a hash index takes values of any length, where a B-tree refuses
+# entries over about 2.7 kB and would stop the read model at the ticket that carried one.
+_open_tickets_index("by_course", "course", postgresql_using="hash")
+
+PERSONAL_FIELDS = ("requester_email", "requester_name", "subject", "description")
+"""What the requester wrote or is: for the support team only, never for analysts (P7.3)."""
+
+
+class QueueProjection(TicketRows):
+    """Keeps `queue_tickets` from every ticket event."""
+
+    name = "queue"
+    tables = (queue_table,)
+    topics = EVERY_TICKET_EVENT
+
+    def __init__(self, view: SQLAlchemyTrackingRecorder, policy: SlaPolicy) -> None:
+        super().__init__(view)
+        self.policy = policy
+        # A submission starts both clocks at once, and they often share their due instant.
+        self._at_risk_from = functools.lru_cache(maxsize=64)(
+            functools.partial(at_risk_from, policy)
+        )
+
+    def fold(self, row: Row | None, domain_event: Any) -> Row | None:
+        if isinstance(domain_event, Submitted):
+            row = self._submitted(domain_event)
+        elif row is None:
+            return None
+        else:
+            row = dict(row)
+        row["version"] = domain_event.originator_version
+        row["status"] = status_after(row["status"], domain_event)
+        row["is_open"] = row["status"] in OPEN_STATUSES
+        row["assignee"] = agent_of(domain_event.actor) or row["assignee"]
+        if isinstance(domain_event, Responded):
+            row["responded"] = True
+        elif isinstance(domain_event, (Classified, DeadlineExtended)):
+            self._resolution_clock(row, row["resolution_started_at"], domain_event.resolution_due)
+        elif isinstance(domain_event, Reopened):
+            self._resolution_clock(row, domain_event.timestamp, domain_event.resolution_due)
+        elif isinstance(domain_event, Escalated):
+            row["escalations"] += 1
+            row["escalation_level"] = domain_event.level
+        row["next_due"], row["at_risk_at"] = _next_instants(row)
+        return row
+
+    def _submitted(self, submitted: Any) -> Row:
+        at = utc(submitted.timestamp)
+        row: Row = {
+            "ticket_id": submitted.originator_id,
+            "reference": submitted.reference,
+            "status": Status.NEW.value,
+            "category": submitted.category,
+            "course": submitted.course,
+            "channel": submitted.channel,
+            "language": submitted.language,
+            "assignee": None,
+            "requester_email": submitted.requester_email,
+            "requester_name": submitted.requester_name,
+            "subject": submitted.subject,
+            "description": submitted.description,
+            "submitted_at": at,
+            "first_response_due": utc(submitted.first_response_due),
+            "first_response_at_risk": self._at_risk_from(at, utc(submitted.first_response_due)),
+            "responded": False,
+            "escalations": 0,
+            "escalation_level": None,
+        }
+        self._resolution_clock(row, at, submitted.resolution_due)
+        return row
+
+    def _resolution_clock(self, row: Row, started: datetime, due: datetime) -> None:
+        row["resolution_started_at"] = utc(started)
+        row["resolution_due"] = utc(due)
+        row["resolution_at_risk"] = self._at_risk_from(utc(started), utc(due))
+
+
+def _running_clocks(row: Row) -> list[tuple[datetime, datetime, datetime]]:
+    """(started, due, at risk from) of each clock still running on an open ticket."""
+    if not row["is_open"]:
+        return []
+    clocks = [(row["resolution_started_at"], row["resolution_due"], row["resolution_at_risk"])]
+    if not row["responded"]:
+        clocks.append(
+            (row["submitted_at"], row["first_response_due"], row["first_response_at_risk"])
+        )
+    return clocks
+
+
+def _next_instants(row: Row) -> tuple[datetime | None, datetime | None]:
+    clocks = _running_clocks(row)
+    if not clocks:
+        return None, None
+    return min(due for _, due, _ in clocks), min(risk for _, _, risk in clocks)
+
+
+def sla_state(policy: SlaPolicy, row: Row, now: datetime) -> SlaState:
+    """The ticket's SLA state as of `now`: the most urgent of its running clocks (P5)."""
+    return worst_state(policy.state(started, due, now) for started, due, _ in _running_clocks(row))
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """What the queue is narrowed to; None means any."""
+
+    status: str | None = None
+    category: str | None = None
+    course: str | None = None
+    sla: SlaState | None = None
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    """One page of the queue, each row with its `sla` state, and the cursor of the next page."""
+
+    rows: list[Row]
+    next_cursor: str | None
+
+
+def queue_page(
+    engine: Engine,
+    policy: SlaPolicy,
+    now: datetime,
+    where: QueueFilter,
+    per_page: int,
+    cursor: str | None = None,
+) -> QueuePage:
+    """Open tickets by next due instant, filtered, `per_page` at a time (P5, P6)."""
+    table = queue_table
+    query = sa.select(table).where(table.c.is_open)
+    for column in ("status", "category", "course"):
+        value = getattr(where, column)
+        if value is not None:
+            query = query.where(table.c[column] == value)
+    if where.sla is SlaState.BREACHED:
+        query = query.where(table.c.next_due <= now)
+    elif where.sla is SlaState.AT_RISK:
+        query = query.where(table.c.next_due > now, table.c.at_risk_at <= now)
+    elif where.sla is SlaState.ON_TRACK:
+        query = query.where(table.c.next_due > now, table.c.at_risk_at > now)
+    if cursor is not None:
+        after_due, after_reference = decode_cursor(cursor)
+        query = query.where(
+            sa.or_(
+                table.c.next_due > after_due,
+                sa.and_(table.c.next_due == after_due, table.c.reference > after_reference),
+            )
+        )
+    query = query.order_by(table.c.next_due, table.c.reference).limit(per_page + 1)
+    with engine.connect() as connection:
+        rows = [dict(row._mapping) for row in connection.execute(query)]
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    for row in rows:
+        row["sla"] = sla_state(policy, row, now)
+    last = rows[-1] if more else None
+    return QueuePage(
+        rows=rows,
+        next_cursor=encode_cursor(last["next_due"], last["reference"]) if last else None,
+    )

@@ -1,0 +1,269 @@
+"""Runners: keep read models up to date from the desk's log, rebuild them, wait for them.
+
+API
+---
+``build_runners(container) -> dict[str, Runner]``
+    The query side's read models, by name: ``queue``, ``sla``, ``reports``, ``suggestions``.
+    Their tables are created when missing.
+``Runner(app, read_model, batch_size=500)``
+    Follows the log of ``app`` (the ``SupportDesk``) for any ``ReadModel``
+    (projections/readmodel.py: ``name``, ``tables``, ``topics``, ``apply(connection, event)``),
+    so other followers can use it too; give the read model ``tracking_view(container)``.
+
+    ``run(stop)``         follows new events until ``stop`` (a ``threading.Event``) is set:
+                          on PostgreSQL it wakes on the NOTIFY the event store sends at each
+                          commit, on SQLite it polls the log. Errors propagate
+                          (the worker pool restarts the runner); work resumes from the tracking
+                          row.
+    ``catch_up() -> int`` applies everything recorded so far; returns how many events of the
+                          log it went through (also those the read model passes over).
+    ``rebuild(progress=None) -> int``  drops the tables, creates them again and replays the
+                          whole log; ``progress(position)`` after each batch.
+    ``position() -> int`` the last log position applied.
+``wait_until(container, name_or_all, position, timeout) -> bool``
+    Read-your-writes: whether the read model (or ``"all"`` of the query side's) reached the log
+    position within ``timeout`` seconds.
+``positions(container) -> dict[str, int]``
+    Every read model's position.
+``prepare(container)``
+    Creates the query side's tables where missing (the query blueprint does so when it is
+    registered).
+
+Each batch is one transaction holding the read model's changes and the move of its tracking
+row, so an event is applied exactly once, also when the process is killed mid-batch. Batches
+are many events long: live, whatever arrived since the last one; in a rebuild, thousands.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from eventsourcing.application import Application
+from eventsourcing.persistence import Notification
+from eventsourcing_sqlalchemy.recorders import (
+    SQLAlchemyApplicationRecorder,
+    SQLAlchemyTrackingRecorder,
+)
+
+from application.bootstrap import Container
+from projections.queue import QueueProjection
+from projections.readmodel import TRACKING_TABLE, ReadModel, TrackingConflict
+from projections.reports import ReportsProjection
+from projections.sla import SlaProjection
+from projections.suggestions import SuggestionsProjection
+
+log = logging.getLogger(__name__)
+
+READ_MODELS = ("queue", "sla", "reports", "suggestions")
+"""The query side's read models, which `wait_until(..., "all", ...)` waits for."""
+
+LIVE_BATCH = 500
+REBUILD_BATCH = 5000
+POLL_INTERVAL = 0.05  # SQLite: how long an idle runner sleeps between looks at the log
+WAKE_INTERVAL = 0.25  # PostgreSQL: the longest an idle runner waits for a NOTIFY
+
+
+def tracking_view(container: Container) -> SQLAlchemyTrackingRecorder:
+    """The tracking recorder every read model uses as its `view`, in the event store's database."""
+    return SQLAlchemyTrackingRecorder(
+        container.desk.recorder.datastore,  # type: ignore[attr-defined]
+        tracking_table_name=TRACKING_TABLE,
+    )
+
+
+def read_models(container: Container) -> list[ReadModel]:
+    """The query side's read models, built on the container's SLA policy and calendar."""
+    view = tracking_view(container)
+    return [
+        QueueProjection(view, container.sla),
+        SlaProjection(view, container.sla),
+        ReportsProjection(view, container.sla),
+        SuggestionsProjection(view),
+    ]
+
+
+def prepare(container: Container) -> None:
+    """Create the query side's tables and tracking rows where missing, so queries can run."""
+    for model in read_models(container):
+        model.create_tables()
+
+
+def build_runners(container: Container) -> dict[str, Runner]:
+    """One runner per read model of the query side, by name; missing tables are created."""
+    prepare(container)
+    return {model.name: Runner(container.desk, model) for model in read_models(container)}
+
+
+class Runner:
+    """Applies the log to one read model, a batch per transaction."""
+
+    def __init__(
+        self, app: Application[Any], read_model: ReadModel, batch_size: int = LIVE_BATCH
+    ) -> None:
+        self.read_model = read_model
+        self.recorder: SQLAlchemyApplicationRecorder = app.recorder  # type: ignore[assignment]
+        self.mapper = app.mapper
+        self.batch_size = batch_size
+        self._events: sa.Table = self.recorder.events_record_cls.__table__
+        self._wanted = frozenset(read_model.topics)
+        self._position: int | None = None
+
+    @property
+    def name(self) -> str:
+        """The read model's name."""
+        return self.read_model.name
+
+    def position(self) -> int:
+        """The last log position applied to the read model."""
+        return self.read_model.position() or 0
+
+    def catch_up(self) -> int:
+        """Apply everything recorded so far; how many events of the log it went through."""
+        return self._drain(self.batch_size)
+
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
+        """Drop the tables, create them again, replay the whole log; how many events it read."""
+        with self.read_model.engine.begin() as connection:
+            self.read_model.drop_tables(connection)
+        self.read_model.create_tables()
+        self._position = None
+        return self._drain(REBUILD_BATCH, progress)
+
+    def _drain(
+        self,
+        limit: int,
+        progress: Callable[[int], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> int:
+        total = 0
+        while stop is None or not stop.is_set():  # a stop request is heeded between batches
+            try:
+                read = self._next_batch(limit)
+            except TrackingConflict:
+                # Another runner of this read model (or a rebuild) went first: go on from
+                # wherever the tracking row now says.
+                log.info("%s: overtaken; reading the position again", self.name)
+                self._position = None
+                continue
+            if not read:
+                return total
+            total += read
+            if progress is not None:
+                progress(self._position or 0)
+        return total
+
+    def run(self, stop: threading.Event) -> None:
+        """Follow the log until `stop` is set."""
+        self.read_model.create_tables()
+        if self.read_model.engine.dialect.name == "postgresql":
+            self._follow_notifications(stop)
+        else:
+            self._poll(stop)
+
+    def _next_batch(self, limit: int) -> int:
+        """Apply up to `limit` events after the position; how many were read (0: none new)."""
+        after = self._position
+        if after is None:
+            after = self.read_model.position()
+            if after is None:  # the tracking row is gone (a rebuild elsewhere): set it up
+                self.read_model.create_tables()
+                after = 0
+        notifications = self.read_notifications(after, limit)
+        self._position = after
+        if not notifications:
+            return 0
+        domain_events = [
+            self.mapper.to_domain_event(notification)
+            for notification in notifications
+            if not self._wanted or notification.topic in self._wanted
+        ]
+        upto = notifications[-1].id
+        self.read_model.commit(domain_events, after=after, upto=upto)
+        self._position = upto
+        log.debug("%s: applied %d events up to %d", self.name, len(domain_events), upto)
+        return len(notifications)
+
+    def read_notifications(self, after: int, limit: int) -> list[Notification]:
+        """The next notifications of the log after position `after`.
+
+        Read with one Core SELECT of the recorder's own table: the recorder's
+        `select_notifications` builds an ORM object per row, which took half of a rebuild.
+        """
+        table = self._events
+        query = (
+            sa.select(
+                table.c.id,
+                table.c.originator_id,
+                table.c.originator_version,
+                table.c.topic,
+                table.c.state,
+            )
+            .where(table.c.id > after)
+            .order_by(table.c.id)
+            .limit(limit)
+        )
+        with self.read_model.engine.connect() as connection:
+            return [
+                Notification(
+                    id=row.id,
+                    originator_id=row.originator_id,
+                    originator_version=row.originator_version,
+                    topic=row.topic,
+                    state=row.state,
+                )
+                for row in connection.execute(query).all()
+            ]
+
+    def _poll(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            if self._drain(self.batch_size, stop=stop) == 0:
+                stop.wait(POLL_INTERVAL)
+
+    def _follow_notifications(self, stop: threading.Event) -> None:
+        # The library's own subscription sleeps 100 ms between looks at its socket; this loop
+        # blocks in select() on the listening connection, so a commit wakes it at once.
+        engine = self.read_model.engine
+        args, kwargs = engine.dialect.create_connect_args(engine.url)
+        listener = engine.dialect.loaded_dbapi.connect(*args, **kwargs)
+        try:
+            listener.autocommit = True
+            with listener.cursor() as cursor:
+                cursor.execute(f"LISTEN {self.recorder.channel_name}")
+            self._drain(self.batch_size, stop=stop)  # after LISTEN: nothing committed is missed
+            while not stop.is_set():
+                if select.select([listener], [], [], WAKE_INTERVAL)[0]:
+                    listener.poll()
+                    listener.notifies.clear()
+                self._drain(self.batch_size, stop=stop)
+        finally:
+            listener.close()
+
+
+def positions(container: Container) -> dict[str, int]:
+    """Every read model's last applied log position, by name."""
+    table = tracking_view(container).tracking_table
+    with container.engine.connect() as connection:
+        rows = connection.execute(sa.select(table.c.application_name, table.c.notification_id))
+        return {name: position or 0 for name, position in rows}
+
+
+def wait_until(container: Container, name_or_all: str, position: int, timeout: float) -> bool:
+    """Whether the read model (or all of the query side's) reached `position` within `timeout`."""
+    names = READ_MODELS if name_or_all == "all" else (name_or_all,)
+    deadline = time.monotonic() + timeout
+    pause = 0.002
+    while True:
+        reached = positions(container)
+        if all(reached.get(name, 0) >= position for name in names):
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(pause, remaining))
+        pause = min(pause * 2, 0.05)

@@ -1,0 +1,126 @@
+"""The suggestions register: suggestions and their referral to the competent management (P3.5).
+
+It holds what management needs to follow a suggestion up (the course, when it came, where it
+was referred, the agent's note, by whom, when) and nothing that identifies the requester (P7.3).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from domain.categories import Category
+from domain.ticket import Status
+from projections.cursor import decode_cursor, encode_cursor
+from projections.readmodel import Instant, Row, TicketRows, utc
+from projections.ticket_events import (
+    Acknowledged,
+    ForwardedToManagement,
+    Reopened,
+    Resolved,
+    Responded,
+    Submitted,
+    status_after,
+    topics_of,
+)
+
+metadata = sa.MetaData()
+suggestions_table = sa.Table(
+    "suggestions",
+    metadata,
+    sa.Column("ticket_id", sa.Uuid, primary_key=True),
+    sa.Column("reference", sa.String(16), nullable=False, unique=True),
+    sa.Column("course", sa.Text),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("language", sa.String(2), nullable=False),
+    sa.Column("submitted_at", Instant, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("department", sa.Text),
+    sa.Column("note", sa.Text),
+    sa.Column("forwarded_at", Instant),
+    sa.Column("forwarded_by", sa.String(100)),
+)
+sa.Index(
+    "suggestions_by_submission",
+    suggestions_table.c.submitted_at,
+    suggestions_table.c.reference,
+)
+
+
+class SuggestionsProjection(TicketRows):
+    """Keeps `suggestions` from the events of tickets submitted as suggestions (P2.5, P3.5)."""
+
+    name = "suggestions"
+    tables = (suggestions_table,)
+    topics = topics_of(
+        Submitted,
+        Acknowledged,
+        Responded,
+        ForwardedToManagement,
+        Resolved,
+        Reopened,
+    )
+
+    def fold(self, row: Row | None, domain_event: Any) -> Row | None:
+        if isinstance(domain_event, Submitted):
+            if domain_event.category != Category.SUGGESTION:
+                return None
+            return {
+                "ticket_id": domain_event.originator_id,
+                "reference": domain_event.reference,
+                "course": domain_event.course,
+                "channel": domain_event.channel,
+                "language": domain_event.language,
+                "submitted_at": utc(domain_event.timestamp),
+                "status": Status.NEW.value,
+                "department": None,
+                "note": None,
+                "forwarded_at": None,
+                "forwarded_by": None,
+            }
+        if row is None:
+            return None
+        row = dict(row, status=status_after(row["status"], domain_event))
+        if isinstance(domain_event, ForwardedToManagement):
+            row.update(
+                department=domain_event.department,
+                note=domain_event.note,
+                forwarded_at=utc(domain_event.timestamp),
+                forwarded_by=domain_event.actor,
+            )
+        return row
+
+
+def suggestions_page(
+    engine: Engine,
+    per_page: int,
+    forwarded: bool | None = None,
+    cursor: str | None = None,
+) -> tuple[list[Row], str | None]:
+    """Suggestions, newest first, `per_page` at a time, and the cursor of the next page (P3.5).
+
+    `forwarded` narrows to those referred to management (True) or still waiting (False).
+    """
+    table = suggestions_table
+    query = sa.select(table)
+    if forwarded is not None:
+        query = query.where(
+            table.c.forwarded_at.is_not(None) if forwarded else table.c.forwarded_at.is_(None)
+        )
+    if cursor is not None:
+        before_at, before_reference = decode_cursor(cursor)
+        query = query.where(
+            sa.or_(
+                table.c.submitted_at < before_at,
+                sa.and_(table.c.submitted_at == before_at, table.c.reference < before_reference),
+            )
+        )
+    query = query.order_by(table.c.submitted_at.desc(), table.c.reference.desc())
+    with engine.connect() as connection:
+        rows = [dict(row._mapping) for row in connection.execute(query.limit(per_page + 1))]
+    if len(rows) <= per_page:
+        return rows, None
+    last = rows[per_page - 1]
+    return rows[:per_page], encode_cursor(last["submitted_at"], last["reference"])
