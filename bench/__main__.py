@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import calendar_bench, store_bench
+from bench import audit_bench, calendar_bench, http_bench, projections_bench, store_bench
 from bench.measure import Figure
 
 RESULTS = Path(__file__).with_name("results.json")
@@ -36,9 +36,74 @@ def _store(tiny: bool) -> list[Figure]:
     return store_bench.run(repeat=2 if tiny else 5, count=20 if tiny else 300)
 
 
+def _http(tiny: bool) -> list[Figure]:
+    if tiny:
+        return http_bench.run(repeat=1, per_client=20, memory_requests=2_000)
+    return http_bench.run()
+
+
+def _projections(tiny: bool) -> list[Figure]:
+    found = projections_bench.run(tiny=tiny)
+    raw = Figure("read the log, plain SQL (runner's read)", "events/s", found["read_rate_raw"])
+    library = Figure(
+        "read the log, select_notifications", "events/s", found["read_rate_select_notifications"]
+    )
+    figures = [raw, library]
+    for name in ("queue", "sla", "reports", "suggestions"):
+        rates = found[f"rebuild_rate_{name}"]
+        events = found["events"]
+        figures.append(
+            Figure(f"rebuild {name}, {events:,} events", "events/s", rates, library, "≥ 25 %")
+        )
+        figures.append(Figure(f"rebuild {name} (vs plain read)", "events/s", rates, raw))
+    for percentile in ("p50", "p99"):
+        figures.append(
+            Figure(
+                f"commit → visible in the queue, {percentile}",
+                "ms",
+                [found[f"commit_to_visible_{percentile}_ms"]],
+                target="p99 ≤ 50 ms" if percentile == "p99" else "",
+            )
+        )
+    tickets = found["tickets"]
+    for name, samples in found.items():
+        if name.startswith(("queue_", "report_")) and name.endswith("_ms"):
+            label = name.removesuffix("_ms").replace("_", " ")
+            target = "p95 ≤ 20 ms" if name.startswith("queue_first") else ""
+            if name.startswith("report_"):
+                target = "p95 ≤ 500 ms"
+            figures.append(Figure(f"{label} ({tickets:,} tickets)", "ms", samples, target=target))
+    return figures
+
+
+def _audit(tiny: bool) -> list[Figure]:
+    found = audit_bench.run(tiny=tiny)
+    read = Figure("read the stored log (audit reader)", "events/s", found["read"]["samples"])
+    return [
+        Figure(
+            f"audit verify, {found['events']:,} events",
+            "events/s",
+            found["verify"]["samples"],
+            read,
+            "≥ 20,000/s",
+        ),
+        Figure(
+            f"audit export, {found['events']:,} events",
+            "events/s",
+            found["export"]["samples"],
+            read,
+            "≥ 20,000/s",
+        ),
+        read,
+    ]
+
+
 SUITES: dict[str, Callable[[bool], list[Figure]]] = {
     "calendar": _calendar,
     "store": _store,
+    "projections": _projections,
+    "audit": _audit,
+    "http": _http,
 }
 
 
