@@ -37,7 +37,8 @@ cli.add_command(projections_group)
 def main(argv: list[str] | None = None) -> None:
     """Entry point: bad arguments give a one-line error and exit status 2."""
     try:
-        cli.main(args=argv, prog_name="supportdesk", standalone_mode=False)
+        # Outside standalone mode click returns, rather than raises, a command's exit code.
+        code = cli.main(args=argv, prog_name="supportdesk", standalone_mode=False)
     except click.UsageError as error:
         message = error.format_message().replace("\n", " ")
         click.echo(f"supportdesk: error: {message}", err=True)
@@ -50,3 +51,5 @@ def main(argv: list[str] | None = None) -> None:
     except click.Abort:
         click.echo("supportdesk: aborted", err=True)
         sys.exit(1)
+    if isinstance(code, int) and code:
+        sys.exit(code)
