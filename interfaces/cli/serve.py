@@ -74,15 +74,17 @@ def serve(host: str, port: int, workers: int | None) -> None:
     embedded = not settings.uses_postgres
     # SQLite allows one writer: the embedded shape is one process with threads.
     processes = 1 if embedded else (workers or 2)
+    # Before anything imports prometheus-client: it chooses per-process or shared metric
+    # values once, at import, from this variable.
+    metrics = Path(settings.data_dir) / "metrics"
+    shutil.rmtree(metrics, ignore_errors=True)
+    metrics.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics.resolve())
     # Create every table and the form secret once, before the workers start: workers booting
     # together would race to create them, and PostgreSQL refuses the loser.
     from interfaces.web import create_app
 
     create_app(settings).extensions["supportdesk"].close()
-    metrics = Path(settings.data_dir) / "metrics"
-    shutil.rmtree(metrics, ignore_errors=True)
-    metrics.mkdir(parents=True, exist_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics.resolve())
     _Server(
         {
             "bind": f"{host}:{port}",

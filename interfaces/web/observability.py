@@ -105,4 +105,4 @@ def install(app: Flask, gauges: Gauges, access_log: bool = True) -> None:
             registry.register(REQUESTS)
             registry.register(LATENCY)
         registry.register(_DatabaseGauges(gauges))
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
