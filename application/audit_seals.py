@@ -33,14 +33,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
 
 from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, select
+
+from application.secret_files import persisted_secret
 
 KEY_VARIABLE = "SUPPORTDESK_AUDIT_KEY"
 KEY_FILE = "audit.key"
@@ -107,13 +107,7 @@ def load_audit_key(environ: Mapping[str, str], data_dir: Path) -> AuditKey:
         return AuditKey(configured.encode("utf-8"))
     # The embedded default keeps its key beside the database file, not in it: enough for a
     # single machine, while a production deployment sets the variable from its secret store.
-    path = Path(data_dir) / KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            file.write(secrets.token_hex(32))
-    return AuditKey(path.read_text().strip().encode("utf-8"))
+    return AuditKey(persisted_secret(Path(data_dir) / KEY_FILE).encode("utf-8"))
 
 
 @dataclass(frozen=True)

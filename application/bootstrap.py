@@ -105,5 +105,6 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Conta
     # Switch SQLite to WAL now, alone: done lazily it races the first concurrent writers.
     datastore.init_sqlite_wal_mode()
     engine = datastore.engine
+    engine.hide_parameters = True  # SQL errors in logs must not carry requesters' data (P7.3)
     users = UserDirectory(engine)
     return Container(settings=settings, calendar=calendar, sla=sla, desk=desk, users=users)

@@ -24,6 +24,7 @@ from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from application.idempotency import KeyInFlight, KeyReused
+from application.secret_files import persisted_secret
 from domain.categories import Category
 from domain.ticket import Status
 from interfaces.web import container
@@ -146,22 +147,7 @@ def _set_up(state: BlueprintSetupState) -> None:
     app = state.app
     settings = app.extensions["supportdesk"].settings
     secret = app.config.get(SECRET_KEY) or os.environ.get(SECRET_KEY)
-    app.config[SECRET_KEY] = secret or _persisted_secret(Path(settings.data_dir) / "secret_key")
-
-
-def _persisted_secret(path: Path) -> str:
-    """The embedded shape's secret: made once, kept under the data folder, readable by us only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    draft = path.with_name(f".{path.name}.{os.getpid()}")
-    with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
-        out.write(secrets.token_urlsafe(48))
-    try:
-        os.link(draft, path)  # appears whole or not at all, so no worker reads half a secret
-    except FileExistsError:
-        pass  # made before, or by another worker starting at the same moment
-    finally:
-        draft.unlink()
-    return path.read_text().strip()
+    app.config[SECRET_KEY] = secret or persisted_secret(Path(settings.data_dir) / "secret_key")
 
 
 def _signer() -> URLSafeTimedSerializer:

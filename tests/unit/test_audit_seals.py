@@ -111,3 +111,15 @@ def test_a_stored_record_separates_envelope_and_data_and_rehashes_its_content() 
     assert record.computed_hash() == record.stored_hash
     changed = StoredRecord(9, TICKET, 2, record.topic, {**state, "message": "bye"})
     assert changed.computed_hash() != changed.stored_hash
+
+
+def test_processes_starting_together_share_one_embedded_key(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from application.audit_seals import load_audit_key
+
+    with ThreadPoolExecutor(8) as pool:
+        keys = list(pool.map(lambda _: load_audit_key({}, tmp_path).fingerprint(), range(16)))
+    assert len(set(keys)) == 1
+    assert (tmp_path / "audit.key").stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["audit.key"]  # no draft left behind
