@@ -45,9 +45,20 @@ def continuous_percentile(ordered: list[float], fraction: float) -> float | None
     """The value at `fraction` of the way through sorted values, interpolated; None if none."""
     if not ordered:
         return None
-    position = fraction * (len(ordered) - 1)
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    low = math.floor(fraction * (len(ordered) - 1))
+    return interpolated(ordered[low:], fraction, len(ordered))
+
+
+def interpolated(from_rank: list[float], fraction: float, count: int) -> float:
+    """The percentile of `count` sorted values, given those from the lower rank it needs on.
+
+    The same arithmetic as PostgreSQL's `percentile_cont`, so both give the same float.
+    """
+    position = fraction * (count - 1)
+    low = math.floor(position)
+    if math.ceil(position) == low:
+        return from_rank[0]
+    return from_rank[0] + (from_rank[1] - from_rank[0]) * (position - low)
 
 
 class _Collector:

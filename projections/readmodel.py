@@ -9,6 +9,7 @@ exactly once, also when the process dies half-way through a batch.
 from __future__ import annotations
 
 import io
+import operator
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyTrackingRecorder
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Dialect, Engine
 
 Row = dict[str, Any]
@@ -167,10 +169,10 @@ class TicketRows(ReadModel):
     def apply_batch(self, connection: Connection, domain_events: Sequence[Any]) -> None:
         key = self.table.c.ticket_id
         ids: list[UUID] = list(dict.fromkeys(e.originator_id for e in domain_events))
-        stored: dict[UUID, Row] = {
-            row.ticket_id: dict(row._mapping)
-            for row in connection.execute(sa.select(self.table).where(key.in_(ids)))
-        }
+        found = connection.execute(sa.select(self.table).where(_among(key, ids, connection)))
+        names = list(found.keys())  # rows to dicts by zip: `row._mapping` took twice as long
+        at = names.index(key.name)
+        stored: dict[UUID, Row] = {row[at]: dict(zip(names, row, strict=True)) for row in found}
         rows: dict[UUID, Row | None] = dict(stored)
         for domain_event in domain_events:
             rows[domain_event.originator_id] = self.fold(
@@ -179,10 +181,21 @@ class TicketRows(ReadModel):
         changed = [i for i in ids if rows.get(i) != stored.get(i)]
         replaced = [i for i in changed if i in stored]
         if replaced:
-            connection.execute(sa.delete(self.table).where(key.in_(replaced)))
+            connection.execute(sa.delete(self.table).where(_among(key, replaced, connection)))
         written = [row for i in changed if (row := rows.get(i)) is not None]
         if written:
             insert_rows(connection, self.table, written)
+        self.rows_changed(connection, [stored[i] for i in replaced], written)
+
+    def rows_changed(self, connection: Connection, before: list[Row], after: list[Row]) -> None:
+        """After a batch, in its transaction: the rows it replaced or removed, and wrote."""
+
+
+def _among(key: sa.Column[Any], ids: list[UUID], connection: Connection) -> Any:
+    """`key IN ids`; on PostgreSQL as one array parameter, not thousands to render and bind."""
+    if connection.dialect.name == "postgresql":
+        return key == sa.any_(sa.bindparam("ids", ids, type_=postgresql.ARRAY(sa.Uuid)))
+    return key.in_(ids)
 
 
 def insert_rows(connection: Connection, table: sa.Table, rows: list[Row]) -> None:
@@ -220,5 +233,5 @@ def _copy_format(column: sa.Column[Any]) -> Callable[[Any], str]:
     if isinstance(column.type, sa.Float):
         return repr  # every digit, so the value reads back exactly
     if isinstance(column.type, sa.String):  # Text too: backslash, tab and line ends escaped
-        return lambda value: value.translate(_COPY_ESCAPES)
+        return operator.methodcaller("translate", _COPY_ESCAPES)
     return str

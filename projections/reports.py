@@ -7,18 +7,20 @@ passed unmet counts as breached, even before the ticket is answered.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyTrackingRecorder
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from domain.sla import SlaPolicy
 from projections.clocks import advance_clocks, clock_columns, start_clocks
-from projections.percentile import enable_percentiles, percentile
+from projections.percentile import enable_percentiles, interpolated, percentile
 from projections.readmodel import Row, TicketRows
+from projections.report_counts import GROUPINGS, counts_query, daily_table, open_deadlines, roll_up
 from projections.ticket_events import (
     Acknowledged,
     Classified,
@@ -33,7 +35,7 @@ from projections.ticket_events import (
     topics_of,
 )
 
-GROUPINGS = ("category", "course", "channel", "week")
+__all__ = ["GROUPINGS", "ReportsProjection", "SlaReport", "reports_table", "sla_report"]
 
 metadata = sa.MetaData()
 reports_table = sa.Table(
@@ -47,13 +49,34 @@ reports_table = sa.Table(
     *clock_columns(),
 )
 sa.Index("reports_tickets_by_submission", reports_table.c.submitted_at)
+sa.Index(
+    "reports_tickets_open",
+    reports_table.c.submitted_at,
+    postgresql_where=open_deadlines(reports_table),
+    sqlite_where=open_deadlines(reports_table),
+)
+# Each grouping's hours in order, and all tickets' hours, with the submission instant for the
+# scope: percentiles read the values at their ranks (see `_ranked_percentiles`). PostgreSQL
+# only: on SQLite the percentile is computed in Python over the embedded shape's few tickets.
+_ORDERED = [
+    sa.Index(
+        f"reports_tickets_{'_'.join(c.name for c in columns)}",
+        *columns,
+        postgresql_include=["submitted_at"],
+    ).ddl_if(dialect="postgresql")
+    for hours in ("first_response_hours", "resolution_hours")
+    for columns in [
+        (reports_table.c[hours],),
+        *((reports_table.c[dimension], reports_table.c[hours]) for dimension in GROUPINGS),
+    ]
+]
 
 
 class ReportsProjection(TicketRows):
     """Keeps `reports_tickets` from the events that move a ticket's clocks."""
 
     name = "reports"
-    tables = (reports_table,)
+    tables = (reports_table, daily_table)
     topics = topics_of(
         Submitted,
         Acknowledged,
@@ -83,6 +106,9 @@ class ReportsProjection(TicketRows):
         if row is None:
             return None
         return advance_clocks(row, domain_event, self.policy)
+
+    def rows_changed(self, connection: Connection, before: list[Row], after: list[Row]) -> None:
+        roll_up(connection, before, after)
 
 
 # ---- reading ---------------------------------------------------------------------------------
@@ -130,22 +156,6 @@ class SlaReport:
     total: ReportLine
 
 
-def _deadline_columns(prefix: str, due: str, done: str, hours: str, now: datetime) -> list[Any]:
-    table = reports_table
-    due_at, done_at = table.c[due], table.c[done]
-    met = sa.and_(done_at.is_not(None), done_at <= due_at)
-    breached = sa.or_(
-        sa.and_(done_at.is_not(None), done_at > due_at),
-        sa.and_(done_at.is_(None), due_at <= now),
-    )
-    return [
-        sa.func.sum(sa.case((met, 1), else_=0)).label(f"{prefix}_met"),
-        sa.func.sum(sa.case((breached, 1), else_=0)).label(f"{prefix}_breached"),
-        percentile(table.c[hours], 0.5).label(f"{prefix}_median"),
-        percentile(table.c[hours], 0.9).label(f"{prefix}_p90"),
-    ]
-
-
 def _line(group: str | None, row: Any) -> ReportLine:
     def figures(prefix: str) -> DeadlineFigures:
         met, breached = int(row[f"{prefix}_met"] or 0), int(row[f"{prefix}_breached"] or 0)
@@ -179,33 +189,214 @@ def sla_report(
     """
     if group_by not in GROUPINGS:
         raise ValueError(f"group_by must be one of {', '.join(GROUPINGS)}")
-    table = reports_table
-    figures = [
-        sa.func.count().label("tickets"),
-        sa.func.sum(table.c.escalations).label("escalations"),
-        *_deadline_columns(
-            "first_response",
-            "first_response_due",
-            "first_response_at",
-            "first_response_hours",
-            now,
-        ),
-        *_deadline_columns("resolution", "resolution_due", "resolved_at", "resolution_hours", now),
-    ]
-    scope = []
-    if start is not None:
-        scope.append(table.c.submitted_at >= start)
-    if end is not None:
-        scope.append(table.c.submitted_at < end)
-    group = table.c[group_by]
-    by_group = sa.select(group.label("grouped"), *figures).where(*scope).group_by(group)
-    total = sa.select(*figures).where(*scope)
+    scope = Scope(reports_table.c[group_by], start, end)
     with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # One snapshot for all the report's queries: the ranks read from the indexes must
+            # be those of the counts.
+            connection.execution_options(isolation_level="REPEATABLE READ")
         enable_percentiles(connection)
-        rows = connection.execute(by_group.order_by(sa.nulls_last(group))).mappings().all()
-        (total_row,) = connection.execute(total).mappings().all()
+        counts = counts_query(reports_table, group_by, start, end, now)
+        lines = [dict(row) for row in connection.execute(counts).mappings()]
+        # Counts add up, so the total is the sum of the groups' lines; percentiles do not.
+        total: dict[str, Any] = {
+            name: sum(line[name] or 0 for line in lines)
+            for name in ("tickets", "escalations", *_COUNTED)
+        }
+        if _reads_by_rank(connection, total["tickets"]):
+            scope = _without_needless_bounds(connection, scope)
+            found = {
+                prefix: _ranked_percentiles(
+                    connection,
+                    reports_table.c[f"{prefix}_hours"],
+                    scope,
+                    {line["grouped"]: line[f"{prefix}_known"] for line in lines},
+                )
+                for prefix in _CLOCKS
+            }
+        else:
+            found = _sorted_percentiles(connection, scope)
+    for prefix, (by_group, overall) in found.items():
+        for line in lines:
+            line[f"{prefix}_median"], line[f"{prefix}_p90"] = by_group.get(
+                line["grouped"], (None, None)
+            )
+        total[f"{prefix}_median"], total[f"{prefix}_p90"] = overall
     return SlaReport(
         group_by=group_by,
-        lines=[_line(row["grouped"], row) for row in rows],
-        total=_line(None, total_row),
+        lines=[_line(line["grouped"], line) for line in lines],
+        total=_line(None, total),
     )
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The tickets a report covers (submitted in [start, end)) and the column it groups by."""
+
+    group: sa.Column[Any]
+    start: datetime | None
+    end: datetime | None
+
+    def conditions(self) -> list[Any]:
+        """The scope as SQLAlchemy conditions on `reports_tickets`."""
+        submitted = reports_table.c.submitted_at
+        return [
+            *([submitted >= self.start] if self.start is not None else []),
+            *([submitted < self.end] if self.end is not None else []),
+        ]
+
+
+_CLOCKS = ("first_response", "resolution")
+_COUNTED = tuple(f"{prefix}_{outcome}" for prefix in _CLOCKS for outcome in ("met", "breached"))
+_FRACTIONS = (0.5, 0.9)
+
+Percentiles = tuple[float | None, float | None]
+Found = tuple[dict[Any, Percentiles], Percentiles]  # by group, and over all
+
+
+def _reads_by_rank(connection: Connection, tickets: int) -> bool:
+    """Whether percentiles are read by rank from the indexes rather than sorted.
+
+    A sort costs in proportion to the tickets in the scope; reading by rank, to the tickets in
+    the table, as an index is read up to the rank past the tickets outside the scope too (at
+    most 6/10 of it). Measured on a million tickets, they cost the same at about an eighth.
+    """
+    if connection.dialect.name != "postgresql":
+        return False
+    estimate = connection.execute(
+        sa.text("SELECT reltuples FROM pg_class WHERE oid = 'reports_tickets'::regclass")
+    ).scalar()
+    return bool(estimate and estimate > 0 and tickets * 8 >= estimate)
+
+
+def _sorted_percentiles(connection: Connection, scope: Scope) -> dict[str, Found]:
+    """Median and p90 of both clocks' hours, by group and over all, by the database's sort."""
+    conditions = scope.conditions()
+    figures = [
+        percentile(reports_table.c[f"{prefix}_hours"], fraction)
+        for prefix in _CLOCKS
+        for fraction in _FRACTIONS
+    ]
+    by_group = connection.execute(
+        sa.select(scope.group, *figures).where(*conditions).group_by(scope.group)
+    ).all()
+    overall = connection.execute(sa.select(*figures).where(*conditions)).one()
+    return {
+        prefix: (
+            {row[0]: (row[1 + 2 * i], row[2 + 2 * i]) for row in by_group},
+            (overall[2 * i], overall[1 + 2 * i]),
+        )
+        for i, prefix in enumerate(_CLOCKS)
+    }
+
+
+def _ranked_percentiles(
+    connection: Connection, hours: sa.Column[Any], scope: Scope, known: dict[Any, int]
+) -> Found:
+    """The same percentiles, exact, from the values at their ranks (PostgreSQL).
+
+    A group's values in order are a stretch of its `_ORDERED` index, so the value at rank k
+    is k entries into it, or n - k from its end: no sort of a million values, which took most
+    of a report's second, and at most half a group read for its median, a tenth for its p90.
+    The group sizes come from the counts, read in the same snapshot.
+    """
+    column, group = hours.name, scope.group.name
+    conditions, parameters = _scope_sql(scope)
+    at_rank = (
+        f"SELECT {column} FROM reports_tickets WHERE {{match}} AND {column} IS NOT NULL"
+        f"{conditions} ORDER BY {column} {{direction}} OFFSET {{skip}} LIMIT 2"
+    )
+    sizes = {g: n for g, n in [*known.items(), (_ALL, sum(known.values()))] if n}
+    plan = {(g, f): _reading(_rank(f, n), n) for g, n in sizes.items() for f in _FRACTIONS}
+    values: dict[tuple[Any, float], list[float]] = {}
+    for direction in ("ASC", "DESC"):
+        named = [
+            (g, f, skip)
+            for (g, f), (way, skip, _) in plan.items()
+            if way == direction and g is not None and g is not _ALL
+        ]
+        if named:
+            found = connection.execute(
+                sa.text(
+                    "SELECT w.grouped, w.fraction, ARRAY("
+                    + at_rank.format(
+                        match=f"{group} = w.grouped", direction=direction, skip="w.skip"
+                    )
+                    + ") FROM unnest(CAST(:groups AS text[]), CAST(:fractions AS float8[]),"
+                    " CAST(:skips AS bigint[])) AS w(grouped, fraction, skip)"
+                ),
+                {
+                    **parameters,
+                    "groups": [g for g, _, _ in named],
+                    "fractions": [f for _, f, _ in named],
+                    "skips": [skip for _, _, skip in named],
+                },
+            )
+            values.update({(g, f): v for g, f, v in found})
+        for key, match in ((None, f"{group} IS NULL"), (_ALL, "TRUE")):
+            wanted = [
+                (f, skip)
+                for (g, f), (way, skip, _) in plan.items()
+                if g is key and way == direction
+            ]
+            if wanted:
+                statement = ", ".join(
+                    f"ARRAY({at_rank.format(match=match, direction=direction, skip=skip)})"
+                    for _, skip in wanted
+                )
+                row = connection.execute(sa.text(f"SELECT {statement}"), parameters).one()
+                values.update({(key, f): v for (f, _), v in zip(wanted, row, strict=True)})
+
+    def figures(g: Any, n: int) -> Percentiles:
+        median, p90 = (
+            interpolated(sorted(values[g, f])[_rank(f, n) - plan[g, f][2] :], f, n)
+            for f in _FRACTIONS
+        )
+        return median, p90
+
+    by_group = {g: figures(g, n) for g, n in sizes.items() if g is not _ALL}
+    return by_group, figures(_ALL, sizes[_ALL]) if _ALL in sizes else (None, None)
+
+
+def _reading(low: int, count: int) -> tuple[str, int, int]:
+    """How to read the values at ranks `low` and `low + 1` of `count`: from the nearer end.
+
+    (direction, entries to skip, rank of the first value read once sorted)
+    """
+    if low <= count - 1 - low:
+        return "ASC", low, low
+    skip = max(0, count - 2 - low)
+    return "DESC", skip, count - 2 - skip
+
+
+_ALL = object()  # the key of the percentiles over all groups
+
+
+def _without_needless_bounds(connection: Connection, scope: Scope) -> Scope:
+    """The scope without the bounds that leave no ticket out: checking one on every index
+    entry read costs a third of the time, and a report up to now has such a bound."""
+    submitted = reports_table.c.submitted_at
+    first, last = connection.execute(
+        sa.select(sa.func.min(submitted), sa.func.max(submitted))
+    ).one()
+    start = (
+        None if first is None or (scope.start is not None and scope.start <= first) else scope.start
+    )
+    end = None if last is None or (scope.end is not None and scope.end > last) else scope.end
+    return Scope(scope.group, start, end)
+
+
+def _rank(fraction: float, count: int) -> int:
+    """The 0-based rank of the lower of the two values a percentile interpolates between."""
+    return math.floor(fraction * (count - 1))
+
+
+def _scope_sql(scope: Scope) -> tuple[str, dict[str, Any]]:
+    conditions, parameters = "", {}
+    if scope.start is not None:
+        conditions += " AND submitted_at >= :start"
+        parameters["start"] = scope.start
+    if scope.end is not None:
+        conditions += " AND submitted_at < :end"
+        parameters["end"] = scope.end
+    return conditions, parameters

@@ -113,6 +113,7 @@ class Runner:
         self._events: sa.Table = self.recorder.events_record_cls.__table__
         self._wanted = frozenset(read_model.topics)
         self._position: int | None = None
+        self._ahead: _ReadAhead | None = None
 
     @property
     def name(self) -> str:
@@ -142,21 +143,26 @@ class Runner:
         stop: threading.Event | None = None,
     ) -> int:
         total = 0
-        while stop is None or not stop.is_set():  # a stop request is heeded between batches
-            try:
-                read = self._next_batch(limit)
-            except TrackingConflict:
-                # Another runner of this read model (or a rebuild) went first: go on from
-                # wherever the tracking row now says.
-                log.info("%s: overtaken; reading the position again", self.name)
-                self._position = None
-                continue
-            if not read:
-                return total
-            total += read
-            if progress is not None:
-                progress(self._position or 0)
-        return total
+        try:
+            while stop is None or not stop.is_set():  # a stop request is heeded between batches
+                try:
+                    read = self._next_batch(limit)
+                except TrackingConflict:
+                    # Another runner of this read model (or a rebuild) went first: go on from
+                    # wherever the tracking row now says.
+                    log.info("%s: overtaken; reading the position again", self.name)
+                    self._position = None
+                    continue
+                if not read:
+                    return total
+                total += read
+                if progress is not None:
+                    progress(self._position or 0)
+            return total
+        finally:
+            ahead, self._ahead = self._ahead, None
+            if ahead is not None:
+                ahead.join()  # a batch read in advance and not needed: its outcome neither
 
     def run(self, stop: threading.Event) -> None:
         """Follow the log until `stop` is set."""
@@ -174,20 +180,32 @@ class Runner:
             if after is None:  # the tracking row is gone (a rebuild elsewhere): set it up
                 self.read_model.create_tables()
                 after = 0
-        notifications = self.read_notifications(after, limit)
+        notifications = self._read_from(after, limit)
         self._position = after
         if not notifications:
             return 0
+        upto = notifications[-1].id
+        if len(notifications) == limit:
+            # A full batch, so more are waiting: they are read while this one is applied, and
+            # the database's side of reading overlaps the folding here instead of adding to it.
+            self._ahead = _ReadAhead(self.read_notifications, upto, limit)
         domain_events = [
             self.mapper.to_domain_event(notification)
             for notification in notifications
             if not self._wanted or notification.topic in self._wanted
         ]
-        upto = notifications[-1].id
         self.read_model.commit(domain_events, after=after, upto=upto)
         self._position = upto
         log.debug("%s: applied %d events up to %d", self.name, len(domain_events), upto)
         return len(notifications)
+
+    def _read_from(self, after: int, limit: int) -> list[Notification]:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            found = ahead.wait()
+            if (ahead.after, ahead.limit) == (after, limit):
+                return found
+        return self.read_notifications(after, limit)
 
     def read_notifications(self, after: int, limit: int) -> list[Notification]:
         """The next notifications of the log after position `after`.
@@ -243,6 +261,36 @@ class Runner:
                 self._drain(self.batch_size, stop=stop)
         finally:
             listener.close()
+
+
+class _ReadAhead:
+    """The next batch of the log, read in a thread of its own."""
+
+    def __init__(
+        self, read: Callable[[int, int], list[Notification]], after: int, limit: int
+    ) -> None:
+        self.after, self.limit = after, limit
+        self._found: list[Notification] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._read, args=(read,), name="read-ahead")
+        self._thread.start()
+
+    def _read(self, read: Callable[[int, int], list[Notification]]) -> None:
+        try:
+            self._found = read(self.after, self.limit)
+        except BaseException as error:  # handed to whoever waits for the batch
+            self._error = error
+
+    def wait(self) -> list[Notification]:
+        """The batch, once read; a failure to read it is raised here."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._found
+
+    def join(self) -> None:
+        """Wait until the thread is done, whatever it found."""
+        self._thread.join()
 
 
 def positions(container: Container) -> dict[str, int]:

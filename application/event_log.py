@@ -1,0 +1,194 @@
+"""The event log on PostgreSQL: a save and a ticket's history each in one round trip.
+
+The library's recorder saves through an ORM session: BEGIN, LOCK TABLE, INSERT, NOTIFY and
+COMMIT are five round trips, and the table lock that keeps the log gap-free is held through
+the last four of them, waiting each time for the web worker's other threads to hand back the
+interpreter lock. Saves then queue behind whichever thread holds the table. Here the lock, the
+insert and the notification travel as one query string, which PostgreSQL runs as one implicit
+transaction: the table is locked only while the server itself works, and commit order still
+equals notification order. Reading a ticket's events is one SELECT outside a transaction.
+
+Everything else (the notification log, tracking, SQLite) is the library's recorder unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy.exc
+from eventsourcing.persistence import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    PersistenceError,
+    ProgrammingError,
+    StoredEvent,
+)
+from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore, transactions
+from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
+from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
+from sqlalchemy.engine import Connection, Engine
+
+POOL_SIZE = 10  # connections kept open: gunicorn's 8 threads of a web worker, and two spare
+POOL_OVERFLOW = 10  # further connections opened under a burst, closed once it is over
+
+# SQLAlchemy's database errors (named as in the DB-API) become the library's own, as its
+# recorder raises them.
+_TRANSLATIONS: tuple[tuple[str, type[PersistenceError]], ...] = (
+    ("InterfaceError", InterfaceError),
+    ("DataError", DataError),
+    ("OperationalError", OperationalError),
+    ("IntegrityError", IntegrityError),
+    ("InternalError", InternalError),
+    ("ProgrammingError", ProgrammingError),
+    ("NotSupportedError", NotSupportedError),
+    ("DatabaseError", DatabaseError),
+)
+
+
+class EventLogRecorder(SQLAlchemyApplicationRecorder):
+    """The library's application recorder, with single-round-trip saves and reads on PostgreSQL."""
+
+    def __init__(self, datastore: Any, *, events_table_name: str, schema_name: str | None = None):
+        super().__init__(datastore, events_table_name=events_table_name, schema_name=schema_name)
+        engine = datastore.engine
+        self._direct = engine is not None and engine.dialect.name == "postgresql"
+        table = events_table_name if schema_name is None else f"{schema_name}.{events_table_name}"
+        self._table = table
+        self._lock_and_notify = f"LOCK TABLE {table} IN EXCLUSIVE MODE; NOTIFY {self.channel_name};"
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], *, session: Any = None, **kwargs: Any
+    ) -> Sequence[int] | None:
+        """Record the events; their notification ids, in the order given."""
+        if not self._direct or session is not None or _in_transaction() or _extras(kwargs):
+            return super().insert_events(stored_events, session=session, **kwargs)
+        if not stored_events:
+            return []
+        rows = ", ".join(["(%s, %s, %s, %s)"] * len(stored_events))
+        statement = (
+            f"{self._lock_and_notify} INSERT INTO {self._table} "
+            "(originator_id, originator_version, topic, state) "
+            f"VALUES {rows} RETURNING id, originator_id, originator_version"
+        )
+        parameters: list[Any] = []
+        for event in stored_events:
+            parameters += (str(event.originator_id), event.originator_version)
+            parameters += (event.topic, event.state)
+        with self._autocommit() as connection:
+            returned = connection.exec_driver_sql(statement, tuple(parameters)).all()
+        ids = {(str(row[1]), row[2]): row[0] for row in returned}
+        return [ids[str(e.originator_id), e.originator_version] for e in stored_events]
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> list[StoredEvent]:
+        """One aggregate's stored events, in version order (or reversed), as the library reads."""
+        if not self._direct or _in_transaction():
+            return super().select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
+        identity = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
+        statement = (
+            f"SELECT originator_version, topic, state FROM {self._table} WHERE originator_id = %s"
+        )
+        parameters: list[Any] = [str(identity)]
+        if gt is not None:
+            statement += " AND originator_version > %s"
+            parameters.append(gt)
+        if lte is not None:
+            statement += " AND originator_version <= %s"
+            parameters.append(lte)
+        statement += " ORDER BY originator_version" + (" DESC" if desc else "")
+        if limit is not None:
+            statement += " LIMIT %s"
+            parameters.append(limit)
+        with self._autocommit() as connection:
+            rows = connection.exec_driver_sql(statement, tuple(parameters)).all()
+        return [
+            StoredEvent(
+                originator_id=identity, originator_version=version, topic=topic, state=bytes(state)
+            )
+            for version, topic, state in rows
+        ]
+
+    @contextmanager
+    def _autocommit(self) -> Iterator[Connection]:
+        try:
+            with autocommit(self.datastore.engine) as connection:  # type: ignore[arg-type]
+                yield connection
+        except sqlalchemy.exc.SQLAlchemyError as error:
+            raise _translated(error) from error
+
+
+@contextmanager
+def autocommit(engine: Engine) -> Iterator[Connection]:
+    """A pooled connection on which each statement string is its own transaction.
+
+    On PostgreSQL this saves the BEGIN and COMMIT (or ROLLBACK) round trips around a single
+    statement. The flag is set on the driver's connection, not as SQLAlchemy's isolation
+    level, whose reset on return costs one more round trip. Errors still pass through
+    SQLAlchemy, so a lost server invalidates the pool as anywhere else. Elsewhere (SQLite) it
+    is a transaction committed at the end of the block.
+    """
+    if engine.dialect.name != "postgresql":
+        with engine.begin() as connection:
+            yield connection
+        return
+    with engine.connect() as connection:
+        driver: Any = connection.connection.driver_connection
+        if not driver.closed:  # a closed one fails in SQLAlchemy's hands, which drop it
+            driver.autocommit = True
+        try:
+            yield connection
+        finally:
+            if not driver.closed:
+                driver.autocommit = False
+
+
+def _translated(error: Exception) -> PersistenceError:
+    """The library's exception for a database error, as its own recorder raises it."""
+    names = {kind.__name__ for kind in type(error).__mro__}
+    for name, raised in _TRANSLATIONS:
+        if name in names:
+            return raised(error)
+    return PersistenceError(error)
+
+
+def _in_transaction() -> bool:
+    # Inside a transaction the library opened, the events must join it.
+    return transactions.get(None) is not None
+
+
+def _extras(kwargs: dict[str, Any]) -> bool:
+    # Tracking records (process applications) go with the events: the library's path.
+    return any(value is not None for value in kwargs.values())
+
+
+class EventLogDatastore(SQLAlchemyDatastore):
+    """The library's datastore, with a connection pool as large as a web worker's threads."""
+
+    def __init__(self, *, url: str | None = None, **kwargs: Any) -> None:
+        if url and url.startswith("postgresql"):
+            # SQLAlchemy keeps 5 connections by default: with 8 request threads, the extra ones
+            # were opened and closed again request after request, each a new server process.
+            kwargs.setdefault("pool_size", POOL_SIZE)
+            kwargs.setdefault("max_overflow", POOL_OVERFLOW)
+        super().__init__(url=url, **kwargs)
+
+
+class EventLogFactory(SQLAlchemyFactory):
+    """The library's SQLAlchemy persistence, with the event log's recorder."""
+
+    datastore_class = EventLogDatastore
+    application_recorder_class = EventLogRecorder
