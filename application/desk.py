@@ -43,6 +43,14 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class AlreadyRecorded(Exception):
+    """A ticket with the chosen reference exists: an earlier attempt recorded it."""
+
+    def __init__(self, reference: str) -> None:
+        super().__init__(reference)
+        self.reference = reference
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What a command left behind: the ticket as saved and the log position of its event."""
@@ -95,11 +103,16 @@ class SupportDesk(Application[UUID]):
         language: str = "ar",
         requester_name: str | None = None,
         message_id: str | None = None,
+        reference: Reference | None = None,
     ) -> Outcome:
-        """Record a new request and give it a reference number (P3.1–P3.3)."""
+        """Record a new request and give it a reference number (P3.1–P3.3).
+
+        With a `reference` chosen beforehand (an idempotent retry), a ticket already recorded
+        under it is not recorded again: AlreadyRecorded names it instead.
+        """
         for _ in range(_CONFLICT_RETRIES):
             ticket = Ticket.submit(
-                reference=Reference.generate(),
+                reference=reference or Reference.generate(),
                 channel=channel,
                 requester_email=requester_email,
                 category=category,
@@ -115,6 +128,8 @@ class SupportDesk(Application[UUID]):
             try:
                 return self._save(ticket)
             except RecordConflictError:
+                if reference is not None:
+                    raise AlreadyRecorded(str(reference)) from None
                 continue  # the random reference was taken; draw another
             except OperationalError as error:
                 _wait_if_only_locked(error)

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from application.event_log import autocommit
+from domain.reference import Reference
 
 RETENTION = timedelta(hours=24)  # how long a key's first answer is kept and replayed
 ABANDONED = timedelta(minutes=5)  # a claim older than this was left by a crashed request
@@ -35,6 +36,9 @@ keys_table = sa.Table(
     sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("status_code", sa.Integer, nullable=True),  # None while the request runs
     sa.Column("body", sa.Text, nullable=True),
+    # Drawn with the claim and kept by whoever takes it over, so a retry after a crash
+    # submits under the same reference: the event store then refuses a second ticket.
+    sa.Column("reference", sa.String(20), nullable=True),
 )
 
 
@@ -44,6 +48,13 @@ class KeyReused(Exception):
 
 class KeyInFlight(Exception):
     """A request with this key is still running."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A key held by this request, and the reference its submission must use."""
+
+    reference: str
 
 
 @dataclass(frozen=True)
@@ -69,7 +80,7 @@ class IdempotencyStore:
         self._purged: datetime | None = None
         _metadata.create_all(engine, checkfirst=True)
 
-    def claim(self, scope: str, key: str, digest: str) -> StoredAnswer | None:
+    def claim(self, scope: str, key: str, digest: str) -> StoredAnswer | Claim:
         """Claim `key` for a request with this digest; a stored answer means: replay it.
 
         Raises KeyReused when the key belongs to a different request, KeyInFlight while the
@@ -77,9 +88,10 @@ class IdempotencyStore:
         """
         now = self._now()
         self._purge(now)
-        row = self._insert_or_find(scope, key, digest, now)
+        reference = str(Reference.generate())
+        row = self._insert_or_find(scope, key, digest, now, reference)
         if row is None:
-            return None
+            return Claim(reference)
         claimed_at = _aware(row.claimed_at)
         if claimed_at < now - RETENTION:  # expired, not yet purged: forgotten
             running = False
@@ -91,8 +103,10 @@ class IdempotencyStore:
             if claimed_at > now - ABANDONED:
                 raise KeyInFlight(key)
             running = True
-        if self._take_over(scope, key, row.claimed_at, now, digest, running):
-            return None
+        # A crashed request may have recorded its ticket: its reference goes on.
+        kept = row.reference if running and row.reference else reference
+        if self._take_over(scope, key, row.claimed_at, now, digest, running, kept):
+            return Claim(kept)
         return self.claim(scope, key, digest)  # another retry took it over first
 
     def complete(self, scope: str, key: str, status_code: int, body: dict[str, Any]) -> None:
@@ -105,14 +119,21 @@ class IdempotencyStore:
             )
 
     def release(self, scope: str, key: str) -> None:
-        """Give a claim back: the request failed and recorded nothing."""
+        """Give a claim back after a failure: the next retry takes it over at once.
+
+        The row and its reference stay: the failure may have come after the ticket was
+        committed (a connection lost during COMMIT), and the retry must not record another.
+        """
+        abandoned = self._now() - ABANDONED - timedelta(seconds=1)
         with autocommit(self.engine) as connection:
             connection.execute(
-                keys_table.delete().where(
+                keys_table.update()
+                .where(
                     keys_table.c.scope == scope,
                     keys_table.c.key == key,
                     keys_table.c.status_code.is_(None),
                 )
+                .values(claimed_at=abandoned)
             )
 
     def _purge(self, now: datetime) -> None:
@@ -123,12 +144,18 @@ class IdempotencyStore:
         with autocommit(self.engine) as connection:
             connection.execute(keys_table.delete().where(keys_table.c.claimed_at < now - RETENTION))
 
-    def _insert_or_find(self, scope: str, key: str, digest: str, now: datetime) -> Any:
+    def _insert_or_find(
+        self, scope: str, key: str, digest: str, now: datetime, reference: str
+    ) -> Any:
         try:
             with autocommit(self.engine) as connection:
                 connection.execute(
                     keys_table.insert().values(
-                        scope=scope, key=key, fingerprint=digest, claimed_at=now
+                        scope=scope,
+                        key=key,
+                        fingerprint=digest,
+                        claimed_at=now,
+                        reference=reference,
                     )
                 )
             return None
@@ -148,6 +175,7 @@ class IdempotencyStore:
         now: datetime,
         digest: str,
         running: bool,
+        reference: str,
     ) -> bool:
         # Only one of several retries may take over an abandoned (`running`) or expired claim:
         # the one whose update still sees the old claim instant.
@@ -161,7 +189,13 @@ class IdempotencyStore:
                     keys_table.c.claimed_at == claimed_at,
                     *conditions,
                 )
-                .values(claimed_at=now, fingerprint=digest, status_code=None, body=None)
+                .values(
+                    claimed_at=now,
+                    fingerprint=digest,
+                    status_code=None,
+                    body=None,
+                    reference=reference,
+                )
             )
         return bool(result.rowcount)
 

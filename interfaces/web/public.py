@@ -12,10 +12,17 @@ from flask import Response, current_app, jsonify
 from flask.blueprints import BlueprintSetupState
 from flask_smorest import Blueprint
 
-from application.idempotency import IdempotencyStore, KeyInFlight, KeyReused, fingerprint
+from application.desk import AlreadyRecorded, Outcome
+from application.idempotency import (
+    IdempotencyStore,
+    KeyInFlight,
+    KeyReused,
+    StoredAnswer,
+    fingerprint,
+)
 from domain.categories import Category
 from domain.errors import TicketNotFound
-from domain.reference import InvalidReference
+from domain.reference import InvalidReference, Reference
 from domain.ticket import Channel, Ticket
 from interfaces.web import container
 from interfaces.web.problems import Problem
@@ -68,12 +75,15 @@ def record_submission(
     Raises KeyReused or KeyInFlight when the key belongs to another or a running request.
     """
     store: IdempotencyStore = current_app.extensions["supportdesk_idempotency"]
+    reference: Reference | None = None
     if key is not None:
-        stored = store.claim(scope, key, fingerprint(fields))
-        if stored is not None:
-            return stored.body, True
+        claim = store.claim(scope, key, fingerprint(fields))
+        if isinstance(claim, StoredAnswer):
+            return claim.body, True
+        reference = Reference.parse(claim.reference)
+    desk = container().desk
     try:
-        outcome = container().desk.submit(
+        outcome = desk.submit(
             channel=Channel.WEB_FORM,
             requester_email=fields["email"],
             category=Category(fields["category"]),
@@ -82,7 +92,11 @@ def record_submission(
             description=fields["description"],
             language=fields["language"],
             requester_name=fields.get("name") or None,
+            reference=reference,
         )
+    except AlreadyRecorded as recorded:
+        # An earlier attempt with this key recorded the ticket and then failed: answer with it.
+        outcome = Outcome(desk.ticket(recorded.reference), desk.recorder.max_notification_id() or 0)
     except BaseException:
         if key is not None:
             store.release(scope, key)

@@ -11,9 +11,11 @@ from application.bootstrap import Container
 from application.idempotency import (
     ABANDONED,
     RETENTION,
+    Claim,
     IdempotencyStore,
     KeyInFlight,
     KeyReused,
+    StoredAnswer,
     fingerprint,
 )
 from interfaces.web import create_app
@@ -39,12 +41,12 @@ def test_fingerprint_ignores_field_order() -> None:
 
 
 def test_a_completed_key_replays_its_answer(store: IdempotencyStore) -> None:
-    assert store.claim("api", "k", "d1") is None
+    assert isinstance(store.claim("api", "k", "d1"), Claim)
     store.complete("api", "k", 201, {"reference": "CM-7K3F-Q2XP"})
 
     stored = store.claim("api", "k", "d1")
 
-    assert stored is not None
+    assert isinstance(stored, StoredAnswer)
     assert (stored.status_code, stored.body) == (201, {"reference": "CM-7K3F-Q2XP"})
     with pytest.raises(KeyReused):
         store.claim("api", "k", "d2")
@@ -52,25 +54,30 @@ def test_a_completed_key_replays_its_answer(store: IdempotencyStore) -> None:
 
 def test_keys_of_different_scopes_do_not_meet(store: IdempotencyStore) -> None:
     store.claim("api", "k", "d1")
-    assert store.claim("form", "k", "d2") is None
+    assert isinstance(store.claim("form", "k", "d2"), Claim)
 
 
 def test_a_running_claim_holds_until_abandoned(store: IdempotencyStore, clock: FakeClock) -> None:
-    store.claim("api", "k", "d1")
+    first = store.claim("api", "k", "d1")
     with pytest.raises(KeyInFlight):
         store.claim("api", "k", "d1")
 
     clock.advance(seconds=ABANDONED.total_seconds() + 1)  # the first request crashed
 
-    assert store.claim("api", "k", "d1") is None
+    # The retry submits under the crashed request's reference: never a second ticket.
+    assert store.claim("api", "k", "d1") == first
     with pytest.raises(KeyInFlight):
         store.claim("api", "k", "d1")  # the retry that took over now holds it
 
 
-def test_a_released_key_is_free_again(store: IdempotencyStore) -> None:
-    store.claim("api", "k", "d1")
+def test_a_released_key_is_taken_over_at_once_under_its_reference(
+    store: IdempotencyStore,
+) -> None:
+    first = store.claim("api", "k", "d1")
     store.release("api", "k")
-    assert store.claim("api", "k", "d2") is None
+    with pytest.raises(KeyReused):
+        store.claim("api", "k", "d2")  # the failed request may have recorded its ticket
+    assert store.claim("api", "k", "d1") == first
 
 
 def test_keys_are_forgotten_after_retention(store: IdempotencyStore, clock: FakeClock) -> None:
@@ -79,7 +86,7 @@ def test_keys_are_forgotten_after_retention(store: IdempotencyStore, clock: Fake
 
     clock.advance(seconds=RETENTION.total_seconds() + 1)
 
-    assert store.claim("api", "k", "d2") is None
+    assert isinstance(store.claim("api", "k", "d2"), Claim)
 
 
 def test_concurrent_retries_with_one_key_record_one_ticket(container: Container) -> None:

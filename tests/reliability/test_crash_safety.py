@@ -191,11 +191,6 @@ def test_sigkill_of_every_process_under_load_loses_nothing_and_repeats_nothing(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the idempotency key is completed in a transaction of its own, after the ticket's; "
-    "a crash between the two leaves a claim that a retry takes over and submits again",
-)
 def test_a_submission_cut_off_by_a_crash_after_recording_is_not_recorded_again(
     deployment: Deployment, postgres_url: str
 ) -> None:
