@@ -10,12 +10,12 @@ from pathlib import Path
 def persisted_secret(path: Path) -> str:
     """The secret in `path`, made once (random, readable by us only) if it is not there yet.
 
-    Processes starting together may all try to make it: each writes a draft of its own and
+    Processes or threads starting together may all try to make it: each writes its own draft and
     links it into place, so the file appears whole or not at all and one draft wins.
     """
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
         with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
             out.write(secrets.token_hex(32))
         try:
