@@ -20,6 +20,7 @@ from domain.sla import SlaPolicy, SlaState
 from domain.ticket import EscalationReason, Status
 from projections.readmodel import Instant, Row, utc
 from projections.ticket_events import (
+    Acknowledged,
     Classified,
     DeadlineExtended,
     Escalated,
@@ -27,8 +28,23 @@ from projections.ticket_events import (
     Reopened,
     Resolved,
     Responded,
+    Submitted,
     status_after,
+    topics_of,
 )
+
+CLOCK_EVENTS = topics_of(
+    Submitted,
+    Acknowledged,
+    Responded,
+    Classified,
+    DeadlineExtended,
+    Escalated,
+    ForwardedToManagement,
+    Resolved,
+    Reopened,
+)
+"""The events that move a ticket's first-response and resolution clocks."""
 
 _ONE_US = timedelta(microseconds=1)
 _SEVERITY = {SlaState.ON_TRACK: 0, SlaState.AT_RISK: 1, SlaState.BREACHED: 2}

@@ -17,22 +17,13 @@ from eventsourcing_sqlalchemy.recorders import SQLAlchemyTrackingRecorder
 from sqlalchemy.engine import Connection, Engine
 
 from domain.sla import SlaPolicy
-from projections.clocks import advance_clocks, clock_columns, start_clocks
+from projections.clocks import CLOCK_EVENTS, advance_clocks, clock_columns, start_clocks
 from projections.percentile import enable_percentiles, interpolated, percentile
 from projections.readmodel import Row, TicketRows
 from projections.report_counts import GROUPINGS, counts_query, daily_table, open_deadlines, roll_up
 from projections.ticket_events import (
-    Acknowledged,
-    Classified,
-    DeadlineExtended,
-    Escalated,
-    ForwardedToManagement,
-    Reopened,
-    Resolved,
-    Responded,
     Submitted,
     iso_week,
-    topics_of,
 )
 
 __all__ = ["GROUPINGS", "ReportsProjection", "SlaReport", "reports_table", "sla_report"]
@@ -77,17 +68,7 @@ class ReportsProjection(TicketRows):
 
     name = "reports"
     tables = (reports_table, daily_table)
-    topics = topics_of(
-        Submitted,
-        Acknowledged,
-        Responded,
-        Classified,
-        DeadlineExtended,
-        Escalated,
-        ForwardedToManagement,
-        Resolved,
-        Reopened,
-    )
+    topics = CLOCK_EVENTS
 
     def __init__(self, view: SQLAlchemyTrackingRecorder, policy: SlaPolicy) -> None:
         super().__init__(view)

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from domain.sla import SlaPolicy
 from domain.ticket import Status
 from projections.clocks import (
+    CLOCK_EVENTS,
     advance_clocks,
     clock_columns,
     first_response_outcome,
@@ -25,16 +26,7 @@ from projections.clocks import (
 from projections.readmodel import Instant, Row, TicketRows
 from projections.ticket_events import (
     OPEN_STATUSES,
-    Acknowledged,
-    Classified,
-    DeadlineExtended,
-    Escalated,
-    ForwardedToManagement,
-    Reopened,
-    Resolved,
-    Responded,
     Submitted,
-    topics_of,
 )
 
 metadata = sa.MetaData()
@@ -62,17 +54,7 @@ class SlaProjection(TicketRows):
 
     name = "sla"
     tables = (sla_table,)
-    topics = topics_of(
-        Submitted,
-        Acknowledged,
-        Responded,
-        Classified,
-        DeadlineExtended,
-        Escalated,
-        ForwardedToManagement,
-        Resolved,
-        Reopened,
-    )
+    topics = CLOCK_EVENTS
 
     def __init__(self, view: SQLAlchemyTrackingRecorder, policy: SlaPolicy) -> None:
         super().__init__(view)
