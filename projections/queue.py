@@ -225,11 +225,11 @@ def queue_page(
         query = query.where(table.c.next_due > now, table.c.at_risk_at > now)
     if cursor is not None:
         after_due, after_reference = decode_cursor(cursor)
+        # A row comparison, which the index on (next_due, reference) answers in order: the
+        # same test spelled with OR made PostgreSQL fetch every later open ticket and sort.
         query = query.where(
-            sa.or_(
-                table.c.next_due > after_due,
-                sa.and_(table.c.next_due == after_due, table.c.reference > after_reference),
-            )
+            sa.tuple_(table.c.next_due, table.c.reference)
+            > sa.tuple_(sa.literal(after_due, Instant), sa.literal(after_reference))
         )
     query = query.order_by(table.c.next_due, table.c.reference).limit(per_page + 1)
     with engine.connect() as connection:
