@@ -161,10 +161,12 @@ def test_connections_cut_again_and_again_under_load_never_give_500_nor_hang(
 
     # Recovery without a restart: each worker's pool meets at most one more dead connection
     # (which makes the pool drop every older one), then the same workers answer every request.
+    # Which worker takes which request is the kernel's choice, so a worker's one 503 may come
+    # late in the run; only how many there are is fixed.
     after = [client.post("/api/v1/tickets", request_body(uuid.uuid4().hex)) for _ in range(24)]
     statuses_after = [a.status for a in after]
-    assert statuses_after[len(workers) :] == [201] * (len(after) - len(workers)), statuses_after
-    assert set(statuses_after) <= {201, 503}
+    assert set(statuses_after) <= {201, 503}, statuses_after
+    assert statuses_after.count(503) <= len(workers), statuses_after
     assert set(server.workers()) == workers
     print(f"\n{len(answers)} requests, {cuts} connections cut: {dict(statuses)}; hangs 0")
 
