@@ -23,12 +23,14 @@ from projections.ticket_events import (
     Acknowledged,
     Classified,
     DeadlineExtended,
+    DetailsSupplied,
     Escalated,
     ForwardedToManagement,
     Reopened,
     Resolved,
     Responded,
     Submitted,
+    details_after,
     status_after,
     topics_of,
 )
@@ -45,6 +47,9 @@ CLOCK_EVENTS = topics_of(
     Reopened,
 )
 """The events that move a ticket's first-response and resolution clocks."""
+
+REPORTED_EVENTS = (*CLOCK_EVENTS, *topics_of(DetailsSupplied))
+"""The clock events, and the category and course a requester stated after submitting (P3.2)."""
 
 _ONE_US = timedelta(microseconds=1)
 _SEVERITY = {SlaState.ON_TRACK: 0, SlaState.AT_RISK: 1, SlaState.BREACHED: 2}
@@ -101,7 +106,7 @@ def start_clocks(submitted: Any) -> Row:
 
 def advance_clocks(row: Row, domain_event: Any, policy: SlaPolicy) -> Row:
     """The clocks after one more of the ticket's events (a new dict; `row` is left alone)."""
-    row = dict(row)
+    row = details_after(dict(row), domain_event)
     at = utc(domain_event.timestamp)
     row["status"] = status_after(row["status"], domain_event)
     if isinstance(domain_event, Responded):

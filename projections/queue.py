@@ -31,6 +31,7 @@ from projections.ticket_events import (
     Responded,
     Submitted,
     agent_of,
+    details_after,
     status_after,
 )
 
@@ -114,6 +115,7 @@ class QueueProjection(TicketRows):
         row["status"] = status_after(row["status"], domain_event)
         row["is_open"] = row["status"] in OPEN_STATUSES
         row["assignee"] = agent_of(domain_event.actor) or row["assignee"]
+        details_after(row, domain_event)
         if isinstance(domain_event, Responded):
             row["responded"] = True
         elif isinstance(domain_event, (Classified, DeadlineExtended)):

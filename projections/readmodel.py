@@ -4,11 +4,15 @@ A read model names itself, lists its tables and the event topics it reads, and a
 with SQL on the connection it is given. The runner (projections/runner.py) applies a batch of
 events and moves the read model's tracking row in one transaction, so every event is applied
 exactly once, also when the process dies half-way through a batch.
+
+Read models are derived data: tables left by a version whose columns differ are dropped and
+replayed from the first event when a runner or the web app first sets them up.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import operator
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
@@ -22,6 +26,8 @@ from eventsourcing.projection import Projection
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyTrackingRecorder
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Dialect, Engine
+
+log = logging.getLogger(__name__)
 
 Row = dict[str, Any]
 
@@ -90,8 +96,16 @@ class ReadModel(Projection[SQLAlchemyTrackingRecorder]):
         return self.view.tracking_table
 
     def create_tables(self) -> None:
-        """Create the tables and the tracking row when missing."""
+        """Create the tables and the tracking row when missing; replace tables out of date."""
         self.view.create_table()
+        if outdated := self.outdated_tables():
+            log.warning(
+                "read model %s: the columns of %s changed; replaying it from the first event",
+                self.name,
+                ", ".join(outdated),
+            )
+            with self.engine.begin() as connection:
+                self.drop_tables(connection)
         for table in self.tables:
             table.create(self.engine, checkfirst=True)
         if self.position() is None:
@@ -104,6 +118,17 @@ class ReadModel(Projection[SQLAlchemyTrackingRecorder]):
                     )
             except sa.exc.IntegrityError:
                 pass  # another process created it meanwhile
+
+    def outdated_tables(self) -> list[str]:
+        """The tables that exist with other columns than this version defines."""
+        inspector = sa.inspect(self.engine)
+        return [
+            table.name
+            for table in self.tables
+            if inspector.has_table(table.name)
+            and {column["name"] for column in inspector.get_columns(table.name)}
+            != {column.name for column in table.columns}
+        ]
 
     def drop_tables(self, connection: Connection) -> None:
         """Drop the tables and forget the position, on `connection` (the caller's transaction)."""

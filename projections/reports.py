@@ -17,7 +17,7 @@ from eventsourcing_sqlalchemy.recorders import SQLAlchemyTrackingRecorder
 from sqlalchemy.engine import Connection, Engine
 
 from domain.sla import SlaPolicy
-from projections.clocks import CLOCK_EVENTS, advance_clocks, clock_columns, start_clocks
+from projections.clocks import REPORTED_EVENTS, advance_clocks, clock_columns, start_clocks
 from projections.percentile import enable_percentiles, interpolated, percentile
 from projections.readmodel import Row, TicketRows
 from projections.report_counts import GROUPINGS, counts_query, daily_table, open_deadlines, roll_up
@@ -64,11 +64,11 @@ _ORDERED = [
 
 
 class ReportsProjection(TicketRows):
-    """Keeps `reports_tickets` from the events that move a ticket's clocks."""
+    """Keeps `reports_tickets` from the events that move a ticket's clocks or its category."""
 
     name = "reports"
     tables = (reports_table, daily_table)
-    topics = CLOCK_EVENTS
+    topics = REPORTED_EVENTS
 
     def __init__(self, view: SQLAlchemyTrackingRecorder, policy: SlaPolicy) -> None:
         super().__init__(view)

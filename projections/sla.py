@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from domain.sla import SlaPolicy
 from domain.ticket import Status
 from projections.clocks import (
-    CLOCK_EVENTS,
+    REPORTED_EVENTS,
     advance_clocks,
     clock_columns,
     first_response_outcome,
@@ -50,11 +50,11 @@ sa.Index(
 
 
 class SlaProjection(TicketRows):
-    """Keeps `sla_tickets` from the events that move a ticket's clocks."""
+    """Keeps `sla_tickets` from the events that move a ticket's clocks or its category."""
 
     name = "sla"
     tables = (sla_table,)
-    topics = CLOCK_EVENTS
+    topics = REPORTED_EVENTS
 
     def __init__(self, view: SQLAlchemyTrackingRecorder, policy: SlaPolicy) -> None:
         super().__init__(view)

@@ -2,6 +2,8 @@
 
 It holds what management needs to follow a suggestion up (the course, when it came, where it
 was referred, the agent's note, by whom, when) and nothing that identifies the requester (P7.3).
+An email may come without its category and have it stated in a later reply (P3.2), so such a
+ticket keeps a row too, out of sight until it turns out to be a suggestion.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from projections.cursor import decode_cursor, encode_cursor
 from projections.readmodel import Instant, Row, TicketRows, utc
 from projections.ticket_events import (
     Acknowledged,
+    DetailsSupplied,
     ForwardedToManagement,
     Reopened,
     Resolved,
     Responded,
     Submitted,
+    details_after,
     status_after,
     topics_of,
 )
@@ -41,16 +45,19 @@ suggestions_table = sa.Table(
     sa.Column("note", sa.Text),
     sa.Column("forwarded_at", Instant),
     sa.Column("forwarded_by", sa.String(100)),
+    sa.Column("category_unknown", sa.Boolean, nullable=False),
 )
 sa.Index(
     "suggestions_by_submission",
     suggestions_table.c.submitted_at,
     suggestions_table.c.reference,
+    postgresql_where=~suggestions_table.c.category_unknown,
+    sqlite_where=~suggestions_table.c.category_unknown,
 )
 
 
 class SuggestionsProjection(TicketRows):
-    """Keeps `suggestions` from the events of tickets submitted as suggestions (P2.5, P3.5)."""
+    """Keeps `suggestions` from the events of suggestions, and of tickets not yet categorised."""
 
     name = "suggestions"
     tables = (suggestions_table,)
@@ -61,11 +68,12 @@ class SuggestionsProjection(TicketRows):
         ForwardedToManagement,
         Resolved,
         Reopened,
+        DetailsSupplied,
     )
 
     def fold(self, row: Row | None, domain_event: Any) -> Row | None:
         if isinstance(domain_event, Submitted):
-            if domain_event.category != Category.SUGGESTION:
+            if domain_event.category not in (Category.SUGGESTION, None):
                 return None
             return {
                 "ticket_id": domain_event.originator_id,
@@ -79,10 +87,17 @@ class SuggestionsProjection(TicketRows):
                 "note": None,
                 "forwarded_at": None,
                 "forwarded_by": None,
+                "category_unknown": domain_event.category is None,
             }
         if row is None:
             return None
-        row = dict(row, status=status_after(row["status"], domain_event))
+        if isinstance(domain_event, DetailsSupplied) and domain_event.category is not None:
+            if domain_event.category != Category.SUGGESTION:
+                return None  # not a suggestion after all
+            row = dict(row, category_unknown=False)
+        row = details_after(
+            dict(row, status=status_after(row["status"], domain_event)), domain_event
+        )
         if isinstance(domain_event, ForwardedToManagement):
             row.update(
                 department=domain_event.department,
@@ -104,7 +119,8 @@ def suggestions_page(
     `forwarded` narrows to those referred to management (True) or still waiting (False).
     """
     table = suggestions_table
-    query = sa.select(table)
+    query = sa.select(*(c for c in table.c if c is not table.c.category_unknown))
+    query = query.where(~table.c.category_unknown)
     if forwarded is not None:
         query = query.where(
             table.c.forwarded_at.is_not(None) if forwarded else table.c.forwarded_at.is_(None)

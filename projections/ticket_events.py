@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from eventsourcing.utils import get_topic
 
 from domain.ticket import REQUESTER, Status, Ticket
+from projections.readmodel import Row
 
 OPEN_STATUSES = tuple(status.value for status in Status if status.is_open)
 
@@ -29,6 +30,7 @@ Escalated = _event_class("Escalated")
 ForwardedToManagement = _event_class("ForwardedToManagement")
 Resolved = _event_class("Resolved")
 Reopened = _event_class("Reopened")
+DetailsSupplied = _event_class("DetailsSupplied")
 
 
 def topics_of(*event_classes: type) -> tuple[str, ...]:
@@ -47,6 +49,7 @@ EVERY_TICKET_EVENT = topics_of(
     ForwardedToManagement,
     Resolved,
     Reopened,
+    DetailsSupplied,
 )
 
 
@@ -63,6 +66,14 @@ def status_after(status: str, domain_event: Any) -> str:
     if isinstance(domain_event, Reopened):
         return Status.IN_PROGRESS.value
     return status
+
+
+def details_after(row: Row, domain_event: Any) -> Row:
+    """The row with the category and course the requester stated later, where it keeps them."""
+    if isinstance(domain_event, DetailsSupplied):
+        stated = {"category": domain_event.category, "course": domain_event.course}
+        row.update({k: v for k, v in stated.items() if v is not None and k in row})
+    return row
 
 
 def agent_of(actor: str) -> str | None:
