@@ -151,7 +151,7 @@ def _timed(action: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - began, result
 
 
-def read_rates(container: Container, page: int = REBUILD_BATCH) -> dict[str, float]:
+def read_rates(container: Container, page: int = REBUILD_BATCH) -> dict[str, list[float]]:
     """Notifications per second merely read: as a runner reads them, and by the library's
     `select_notifications` (which builds an ORM object per row)."""
     recorder: Any = container.desk.recorder
@@ -308,7 +308,7 @@ def _subscription_latencies(container: Container, samples: int) -> list[float]:
 # ---- queries over a million tickets ------------------------------------------------------------
 
 
-def query_latencies(container: Container, tickets: int, repeats: int) -> dict[str, float]:
+def query_latencies(container: Container, tickets: int, repeats: int) -> dict[str, list[float]]:
     """Median ms of queue pages and SLA reports, over `tickets` rows filled directly."""
     engine = container.engine
     with engine.begin() as connection:

@@ -7,6 +7,7 @@ import sys
 import click
 
 from interfaces.cli.audit import audit_group
+from interfaces.cli.bench import bench
 from interfaces.cli.calendar import calendar_group, sla_group
 from interfaces.cli.demo import demo
 from interfaces.cli.mail import ingest, mailer_group, smtpd
@@ -31,6 +32,7 @@ cli.add_command(smtpd)
 cli.add_command(ingest)
 cli.add_command(audit_group)
 cli.add_command(demo)
+cli.add_command(bench)
 cli.add_command(projections_group)
 
 

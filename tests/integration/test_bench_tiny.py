@@ -1,0 +1,62 @@
+"""`supportdesk bench --tiny` still runs every suite and prints the whole table.
+
+Figures from a tiny run mean nothing: only that each measurement ran and gave one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import POSTGRES_ADMIN_DSN
+
+EXPECTED = (
+    "machine speed before",
+    "add_business_hours, 40-hour spans",
+    "submit a ticket in-process (PostgreSQL)",
+    "bare eventsourcing aggregate save",
+    "rebuild queue",
+    "commit → visible in the queue, p99",
+    "queue first page",
+    "report by course all tickets",
+    "audit verify",
+    "audit export",
+    "submit over HTTP (2 workers, 8 clients)",
+    "respond/resolve over HTTP",
+    "GET /health over HTTP",
+    "web workers' RSS after",
+    "machine speed after",
+)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_the_whole_benchmark_runs_in_tiny_mode(postgres_server: str, tmp_path: Path) -> None:
+    output = tmp_path / "results.json"
+    command = Path(sys.executable).with_name("supportdesk")
+    finished = subprocess.run(
+        [str(command), "bench", "--tiny", "--output", str(output)],
+        env={**os.environ, "SUPPORTDESK_BENCH_POSTGRES": POSTGRES_ADMIN_DSN},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    table = finished.stdout.splitlines()
+    assert table[0].split()[:4] == ["measurement", "median", "min", "max"]
+    for name in EXPECTED:
+        assert any(line.startswith(name) for line in table), (name, finished.stdout)
+    results = json.loads(output.read_text())
+    assert results["tiny"] is True
+    figures = {figure["name"]: figure for figure in results["figures"]}
+    assert len(figures) == len(table) - 2  # every printed row, and nothing else
+    for figure in figures.values():
+        assert figure["median"] > 0, figure
+        if figure["reference"] is not None:
+            assert figure["ratio"] == figure["median"] / figure["reference"]["median"]
