@@ -217,3 +217,34 @@ def test_a_ticket_moved_to_another_value_leaves_no_empty_day_behind(container: C
 
 def outcome(done: datetime | None, due: datetime) -> tuple[int, int]:
     return (0, 0) if done is None else (int(done <= due), int(done > due))
+
+
+@pytest.mark.postgres
+def test_both_clocks_read_by_rank_see_the_snapshot_of_the_counts(
+    postgres_container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    container = postgres_container
+    monkeypatch.setattr(reports, "_reads_by_rank", lambda connection, tickets: True)
+    prepare(container)
+    rng = random.Random(7)
+    rows, late = ticket_rows(rng, 300), ticket_rows(rng, 600)[300:]  # other ids, same days
+    with container.engine.begin() as connection:
+        insert_rows(connection, reports_table, rows)
+        roll_up(connection, [], rows)
+    bounded = reports._without_needless_bounds
+
+    def a_writer_commits_after_the_counts(*args: Any) -> Any:
+        with container.engine.begin() as writer:
+            insert_rows(writer, reports_table, late)
+            roll_up(writer, [], late)
+        return bounded(*args)
+
+    now = DAY0 + timedelta(days=3, hours=2)
+    before_the_writer = recount(rows, "course", now)
+    with monkeypatch.context() as patched:
+        patched.setattr(reports, "_without_needless_bounds", a_writer_commits_after_the_counts)
+        report = sla_report(container.engine, now, "course")
+    assert reported(report) == before_the_writer
+    assert reported(sla_report(container.engine, now, "course")) == recount(
+        rows + late, "course", now
+    )
