@@ -12,6 +12,8 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from application.event_log import autocommit
+
 _TOKEN_PREFIX = "sd"
 
 
@@ -107,7 +109,8 @@ class UserDirectory:
         token_id, _, secret = rest.partition("_")
         if prefix != _TOKEN_PREFIX or len(token_id) != 16 or not secret:
             return None
-        with self.engine.connect() as connection:
+        # Every protected request starts here: one round trip, not BEGIN, SELECT and ROLLBACK.
+        with autocommit(self.engine) as connection:
             row = connection.execute(
                 sa.select(users_table).where(users_table.c.token_id == token_id)
             ).first()

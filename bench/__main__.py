@@ -93,6 +93,7 @@ def _audit(tiny: bool) -> list[Figure]:
             found["verify"]["samples"],
             read,
             "≥ 20,000/s",
+            paired=True,
         ),
         Figure(
             f"audit export, {found['events']:,} events",
@@ -100,6 +101,7 @@ def _audit(tiny: bool) -> list[Figure]:
             found["export"]["samples"],
             read,
             "≥ 20,000/s",
+            paired=True,
         ),
         read,
     ]

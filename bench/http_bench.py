@@ -112,7 +112,7 @@ def _prepare_tickets(url: str, data_dir: Path, count: int) -> list[str]:
     return references
 
 
-def run(repeat: int = 3, per_client: int = 250, memory_requests: int = 100_000) -> list[Figure]:
+def run(repeat: int = 5, per_client: int = 250, memory_requests: int = 100_000) -> list[Figure]:
     """Submit and agent-command rates against `/health`, and web worker memory growth."""
     global _token, _references, _per_client
     healths: list[LoadResult] = []
@@ -173,6 +173,7 @@ def run(repeat: int = 3, per_client: int = 250, memory_requests: int = 100_000) 
             [r.rate for r in submits],
             reference=health,
             target="≥ 40 % of /health",
+            paired=True,
             extra=_latency(submits),
         ),
         Figure(
@@ -181,6 +182,7 @@ def run(repeat: int = 3, per_client: int = 250, memory_requests: int = 100_000) 
             [r.rate for r in agents],
             reference=health,
             target="≥ 40 % of /health",
+            paired=True,
             extra=_latency(agents),
         ),
         health,

@@ -26,6 +26,8 @@ class Figure:
     reference: Figure | None = None
     target: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    paired: bool = False
+    """Each sample was taken right after its reference's sample of the same round."""
 
     @property
     def median(self) -> float:
@@ -33,9 +35,16 @@ class Figure:
 
     @property
     def ratio(self) -> float | None:
-        if self.reference is None or not self.reference.median:
+        """The figure over its reference: for paired samples the median of the rounds' ratios,
+        so that the machine slowing down between rounds, as a shared one does, cancels out."""
+        reference = self.reference
+        if reference is None or not reference.median:
             return None
-        return self.median / self.reference.median
+        if self.paired and len(self.samples) == len(reference.samples) and all(reference.samples):
+            return statistics.median(
+                s / r for s, r in zip(self.samples, reference.samples, strict=True)
+            )
+        return self.median / reference.median
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +56,7 @@ class Figure:
             "samples": self.samples,
             "reference": self.reference.as_dict() if self.reference else None,
             "ratio": self.ratio,
+            "ratio_of": "median of paired rounds" if self.paired else "medians",
             "target": self.target,
             **self.extra,
         }

@@ -75,7 +75,7 @@ def run(repeat: int = 5, count: int = 300) -> list[Figure]:
         container.close()
     raw_figure = Figure("single-row INSERT transaction (psycopg2)", "tx/s", inserts)
     bare_figure = Figure(
-        "bare eventsourcing aggregate save", "saves/s", bares, reference=raw_figure
+        "bare eventsourcing aggregate save", "saves/s", bares, reference=raw_figure, paired=True
     )
     return [
         Figure(
@@ -84,6 +84,7 @@ def run(repeat: int = 5, count: int = 300) -> list[Figure]:
             submits,
             reference=bare_figure,
             target="≥ 90 % of the bare save",
+            paired=True,
         ),
         bare_figure,
         raw_figure,
