@@ -41,6 +41,7 @@ import select
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import sqlalchemy as sa
@@ -113,7 +114,9 @@ class Runner:
         self._events: sa.Table = self.recorder.events_record_cls.__table__
         self._wanted = frozenset(read_model.topics)
         self._position: int | None = None
-        self._ahead: _ReadAhead | None = None
+        # The next batch, read in advance while one is applied: (after, limit, its reading).
+        self._ahead: tuple[int, int, Future[list[Notification]]] | None = None
+        self._reader: ThreadPoolExecutor | None = None
 
     @property
     def name(self) -> str:
@@ -143,7 +146,9 @@ class Runner:
         stop: threading.Event | None = None,
     ) -> int:
         total = 0
-        try:
+        self._ahead = None  # what an earlier drain read in advance may be out of date
+        # Leaving the block waits for a batch read in advance and not needed, whatever it found.
+        with ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as self._reader:
             while stop is None or not stop.is_set():  # a stop request is heeded between batches
                 try:
                     read = self._next_batch(limit)
@@ -159,10 +164,6 @@ class Runner:
                 if progress is not None:
                     progress(self._position or 0)
             return total
-        finally:
-            ahead, self._ahead = self._ahead, None
-            if ahead is not None:
-                ahead.join()  # a batch read in advance and not needed: its outcome neither
 
     def run(self, stop: threading.Event) -> None:
         """Follow the log until `stop` is set."""
@@ -185,10 +186,11 @@ class Runner:
         if not notifications:
             return 0
         upto = notifications[-1].id
-        if len(notifications) == limit:
+        if len(notifications) == limit and self._reader is not None:
             # A full batch, so more are waiting: they are read while this one is applied, and
             # the database's side of reading overlaps the folding here instead of adding to it.
-            self._ahead = _ReadAhead(self.read_notifications, upto, limit)
+            reading = self._reader.submit(self.read_notifications, upto, limit)
+            self._ahead = (upto, limit, reading)
         domain_events = [
             self.mapper.to_domain_event(notification)
             for notification in notifications
@@ -202,8 +204,9 @@ class Runner:
     def _read_from(self, after: int, limit: int) -> list[Notification]:
         ahead, self._ahead = self._ahead, None
         if ahead is not None:
-            found = ahead.wait()
-            if (ahead.after, ahead.limit) == (after, limit):
+            read_after, read_limit, reading = ahead
+            found = reading.result()  # a failure to read it is raised here
+            if (read_after, read_limit) == (after, limit):
                 return found
         return self.read_notifications(after, limit)
 
@@ -261,36 +264,6 @@ class Runner:
                 self._drain(self.batch_size, stop=stop)
         finally:
             listener.close()
-
-
-class _ReadAhead:
-    """The next batch of the log, read in a thread of its own."""
-
-    def __init__(
-        self, read: Callable[[int, int], list[Notification]], after: int, limit: int
-    ) -> None:
-        self.after, self.limit = after, limit
-        self._found: list[Notification] = []
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._read, args=(read,), name="read-ahead")
-        self._thread.start()
-
-    def _read(self, read: Callable[[int, int], list[Notification]]) -> None:
-        try:
-            self._found = read(self.after, self.limit)
-        except BaseException as error:  # handed to whoever waits for the batch
-            self._error = error
-
-    def wait(self) -> list[Notification]:
-        """The batch, once read; a failure to read it is raised here."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._found
-
-    def join(self) -> None:
-        """Wait until the thread is done, whatever it found."""
-        self._thread.join()
 
 
 def positions(container: Container) -> dict[str, int]:
