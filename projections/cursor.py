@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
 
 
 class InvalidCursor(ValueError):
@@ -23,3 +26,18 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         return datetime.fromisoformat(instant), reference
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidCursor(f"{cursor!r} is not a cursor of this list") from None
+
+
+def past_cursor(
+    instant: sa.Column[Any], reference: sa.Column[Any], cursor: str, *, descending: bool = False
+) -> sa.ColumnElement[bool]:
+    """The rows a page resumes with: those after the cursor's row in (instant, reference) order,
+    or before it for a list newest first.
+
+    A row comparison, which an index on (instant, reference) answers in order: the same test
+    spelled with OR made PostgreSQL fetch every later row and sort.
+    """
+    at, named = decode_cursor(cursor)
+    row = sa.tuple_(instant, reference)
+    mark = sa.tuple_(sa.literal(at, instant.type), sa.literal(named, reference.type))
+    return row < mark if descending else row > mark

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from domain.sla import SlaPolicy, SlaState
 from domain.ticket import Status
 from projections.clocks import at_risk_from, worst_state
-from projections.cursor import decode_cursor, encode_cursor
+from projections.cursor import encode_cursor, past_cursor
 from projections.readmodel import Instant, Row, TicketRows, utc
 from projections.ticket_events import (
     EVERY_TICKET_EVENT,
@@ -226,13 +226,7 @@ def queue_page(
     elif where.sla is SlaState.ON_TRACK:
         query = query.where(table.c.next_due > now, table.c.at_risk_at > now)
     if cursor is not None:
-        after_due, after_reference = decode_cursor(cursor)
-        # A row comparison, which the index on (next_due, reference) answers in order: the
-        # same test spelled with OR made PostgreSQL fetch every later open ticket and sort.
-        query = query.where(
-            sa.tuple_(table.c.next_due, table.c.reference)
-            > sa.tuple_(sa.literal(after_due, Instant), sa.literal(after_reference))
-        )
+        query = query.where(past_cursor(table.c.next_due, table.c.reference, cursor))
     query = query.order_by(table.c.next_due, table.c.reference).limit(per_page + 1)
     with engine.connect() as connection:
         rows = [dict(row._mapping) for row in connection.execute(query)]

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from domain.categories import Category
 from domain.ticket import Status
-from projections.cursor import decode_cursor, encode_cursor
+from projections.cursor import encode_cursor, past_cursor
 from projections.readmodel import Instant, Row, TicketRows, utc
 from projections.ticket_events import (
     Acknowledged,
@@ -126,12 +126,8 @@ def suggestions_page(
             table.c.forwarded_at.is_not(None) if forwarded else table.c.forwarded_at.is_(None)
         )
     if cursor is not None:
-        before_at, before_reference = decode_cursor(cursor)
         query = query.where(
-            sa.or_(
-                table.c.submitted_at < before_at,
-                sa.and_(table.c.submitted_at == before_at, table.c.reference < before_reference),
-            )
+            past_cursor(table.c.submitted_at, table.c.reference, cursor, descending=True)
         )
     query = query.order_by(table.c.submitted_at.desc(), table.c.reference.desc())
     with engine.connect() as connection:
