@@ -121,21 +121,15 @@ def counts_query(
     """Per group: tickets, escalations, met and breached (as of `now`) and known hours."""
     submitted, group = tickets.c.submitted_at, tickets.c[group_by]
     first, last = _ceil_day(start), _floor_day(end)
-    scope = [
-        *([submitted >= start] if start is not None else []),
-        *([submitted < end] if end is not None else []),
-    ]
     if first is not None and last is not None and first >= last:
-        parts = [_counted(tickets, group, now).where(*scope)]  # not one whole day: count rows
+        # Not one whole day: count rows.
+        parts = [_counted(tickets, group, now).where(*within(submitted, start, end))]
     else:
         days = daily_table.c.day
-        whole = [
-            *([submitted >= first] if first is not None else []),
-            *([submitted < last] if last is not None else []),
-        ]
+        whole = within(submitted, first, last)
         edges = [
-            *([sa.and_(submitted >= start, submitted < first)] if first is not None else []),
-            *([sa.and_(submitted >= last, submitted < end)] if last is not None else []),
+            *([sa.and_(*within(submitted, start, first))] if first is not None else []),
+            *([sa.and_(*within(submitted, last, end))] if last is not None else []),
         ]
         parts = [
             _summed(group_by).where(
@@ -165,6 +159,14 @@ _CLOCKS = (
     ("first_response", "first_response_due", "first_response_at", "first_response_hours"),
     ("resolution", "resolution_due", "resolved_at", "resolution_hours"),
 )
+
+
+def within(column: sa.Column[Any], start: datetime | None, end: datetime | None) -> list[Any]:
+    """Conditions for `start <= column < end`; a bound that is None is left out."""
+    return [
+        *([column >= start] if start is not None else []),
+        *([column < end] if end is not None else []),
+    ]
 
 
 def _summed(group_by: str) -> sa.Select[Any]:

@@ -22,7 +22,14 @@ from domain.sla import SlaPolicy
 from projections.clocks import REPORTED_EVENTS, advance_clocks, clock_columns, start_clocks
 from projections.percentile import enable_percentiles, interpolated, percentile
 from projections.readmodel import Row, TicketRows
-from projections.report_counts import GROUPINGS, counts_query, daily_table, open_deadlines, roll_up
+from projections.report_counts import (
+    GROUPINGS,
+    counts_query,
+    daily_table,
+    open_deadlines,
+    roll_up,
+    within,
+)
 from projections.ticket_events import (
     Submitted,
     iso_week,
@@ -218,11 +225,7 @@ class Scope:
 
     def conditions(self) -> list[Any]:
         """The scope as SQLAlchemy conditions on `reports_tickets`."""
-        submitted = reports_table.c.submitted_at
-        return [
-            *([submitted >= self.start] if self.start is not None else []),
-            *([submitted < self.end] if self.end is not None else []),
-        ]
+        return within(reports_table.c.submitted_at, self.start, self.end)
 
 
 _CLOCKS = ("first_response", "resolution")
