@@ -8,11 +8,17 @@ insert and the notification travel as one query string, which PostgreSQL runs as
 transaction: the table is locked only while the server itself works, and commit order still
 equals notification order. Reading a ticket's events is one SELECT outside a transaction.
 
+Following the log (`subscribe()`) obeys PostgreSQL's rule for LISTEN: listen first, then read.
+The library's subscription reads the log in one thread and starts to LISTEN in another, so an
+event committed between the two was never announced to it, and it waited for ever.
+
 Everything else (the notification log, tracking, SQLite) is the library's recorder unchanged.
 """
 
 from __future__ import annotations
 
+import select
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -25,11 +31,13 @@ from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
     InternalError,
+    ListenNotifySubscription,
     NotSupportedError,
     OperationalError,
     PersistenceError,
     ProgrammingError,
     StoredEvent,
+    Subscription,
 )
 from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore, transactions
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
@@ -38,6 +46,7 @@ from sqlalchemy.engine import Connection, Engine
 
 POOL_SIZE = 10  # connections kept open: gunicorn's 8 threads of a web worker, and two spare
 POOL_OVERFLOW = 10  # further connections opened under a burst, closed once it is over
+WAKE_INTERVAL = 0.25  # the longest a follower of the log waits for a NOTIFY before it looks
 
 # SQLAlchemy's database errors (named as in the DB-API) become the library's own, as its
 # recorder raises them.
@@ -122,6 +131,12 @@ class EventLogRecorder(SQLAlchemyApplicationRecorder):
             for version, topic, state in rows
         ]
 
+    def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> Subscription[Any]:
+        """The notifications after position `gt`, as they are recorded (PostgreSQL only)."""
+        if not self._direct:
+            return super().subscribe(gt=gt, topics=topics)
+        return EventLogSubscription(self, gt=gt, topics=topics)
+
     @contextmanager
     def _autocommit(self) -> Iterator[Connection]:
         try:
@@ -154,6 +169,81 @@ def autocommit(engine: Engine) -> Iterator[Connection]:
         finally:
             if not driver.closed:
                 driver.autocommit = False
+
+
+class EventLogSubscription(ListenNotifySubscription[EventLogRecorder]):
+    """The library's pulling subscription, woken by a LISTEN that is in force before it reads.
+
+    Its listening connection is opened, and LISTEN committed, before the puller's first read,
+    so every commit after that read is announced. It blocks in select() on that connection
+    rather than sleeping between looks, so a commit wakes it at once.
+    """
+
+    def __init__(self, recorder: EventLogRecorder, gt: int | None, topics: Sequence[str]):
+        engine: Any = recorder.datastore.engine  # typed loosely by the library
+        self._listening = listening(engine, recorder.channel_name)
+        self._listener = self._listening.__enter__()
+        try:
+            super().__init__(recorder=recorder, gt=gt, topics=topics)  # starts the puller
+        except BaseException:
+            self._listening.__exit__(None, None, None)
+            raise
+        self._listen_thread = threading.Thread(target=self._listen, name="event log listener")
+        self._listen_thread.start()
+
+    def __exit__(self, *args: object, **kwargs: Any) -> None:
+        try:
+            super().__exit__(*args, **kwargs)
+        finally:
+            self._listen_thread.join()
+
+    def _listen(self) -> None:
+        try:
+            while not self._has_been_stopped:
+                # Woken by a NOTIFY, or after WAKE_INTERVAL all the same: the puller then looks
+                # again, so even a notification lost with a server restart delays, not loses.
+                await_notification(self._listener, WAKE_INTERVAL)
+                self._has_been_notified.set()
+        except BaseException as error:  # raised to the subscriber by the library's __next__
+            if self._thread_error is None:
+                self._thread_error = error
+            self.stop()
+        finally:
+            self._listening.__exit__(None, None, None)
+
+
+@contextmanager
+def listening(engine: Engine, channel: str) -> Iterator[Any]:
+    """A PostgreSQL connection of its own on which LISTEN `channel` is already in force.
+
+    Outside the pool: a pooled connection would go on collecting notifications for whoever
+    borrows it next. LISTEN is committed before this yields, so a reader that looks at the log
+    afterwards misses nothing (PostgreSQL's documented order: listen, commit, then read).
+    """
+    listener = connect_directly(engine)
+    try:
+        listener.autocommit = True
+        with listener.cursor() as cursor:
+            cursor.execute(f"LISTEN {channel}")
+        yield listener
+    finally:
+        listener.close()
+
+
+def connect_directly(engine: Engine) -> Any:
+    """A new driver connection to the engine's database, bypassing its pool."""
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    return engine.dialect.loaded_dbapi.connect(*args, **kwargs)
+
+
+def await_notification(listener: Any, timeout: float) -> bool:
+    """Whether a notification arrived on the listening connection within `timeout` seconds."""
+    if not select.select([listener], [], [], timeout)[0]:
+        return False
+    listener.poll()
+    notified = bool(listener.notifies)
+    listener.notifies.clear()
+    return notified
 
 
 def _translated(error: Exception) -> PersistenceError:

@@ -62,6 +62,30 @@ class Figure:
         }
 
 
+class WaitedTooLong(RuntimeError):
+    """Something another thread or process was to do did not happen in time."""
+
+
+def wait_for(
+    done: Callable[[], bool],
+    what: str,
+    *,
+    timeout: float = 60.0,
+    pause: float = 0.0002,
+    failure: Callable[[], BaseException | None] = lambda: None,
+) -> None:
+    """Return once `done()` holds; raise, naming `what`, when `failure()` reports an error of
+    the thread or process doing it, or after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        error = failure()
+        if error is not None:
+            raise WaitedTooLong(f"{what}: the one doing it failed: {error!r}") from error
+        if time.monotonic() > deadline:
+            raise WaitedTooLong(f"{what}: not done after {timeout:g} s")
+        time.sleep(pause)
+
+
 def rate(action: Callable[[int], None], count: int) -> float:
     """Operations per second of `action(i)` for i in range(count)."""
     began = time.perf_counter()

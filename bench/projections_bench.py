@@ -21,6 +21,7 @@ import itertools
 import json
 import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -37,7 +38,7 @@ import sqlalchemy as sa
 
 from application.bootstrap import Container, bootstrap
 from application.settings import Settings
-from bench.measure import scratch_postgres, sqlalchemy_url
+from bench.measure import WaitedTooLong, scratch_postgres, sqlalchemy_url, wait_for
 from domain.categories import Category
 from domain.reference import Reference
 from domain.sla import Complexity, SlaState
@@ -232,8 +233,8 @@ def commit_to_visible(
         [sys.executable, "-c", _FOLLOWER], env=env, stdout=subprocess.PIPE, text=True
     )
     try:
-        assert follower.stdout is not None and follower.stdout.readline().strip() == "ready"
-        ours = _visible_latencies(container, samples)
+        _await_ready(follower)
+        ours = _visible_latencies(container, samples, follower)
     finally:
         follower.send_signal(signal.SIGTERM)
         follower.wait(timeout=30)
@@ -242,6 +243,19 @@ def commit_to_visible(
         **{f"commit_to_visible_{k}": v for k, v in _percentiles(ours).items()},
         **{f"library_subscription_delivery_{k}": v for k, v in _percentiles(library).items()},
     }
+
+
+def _await_ready(follower: subprocess.Popen[str], timeout: float = 120.0) -> None:
+    """Wait for the follower process to say it caught up; fail if it dies or stays silent."""
+    assert follower.stdout is not None
+    if not select.select([follower.stdout], [], [], timeout)[0]:
+        raise WaitedTooLong(f"the queue runner process to catch up: silent after {timeout:g} s")
+    line = follower.stdout.readline().strip()
+    if line != "ready":
+        raise WaitedTooLong(
+            f"the queue runner process to catch up: it said {line!r} and exited "
+            f"with {follower.wait(timeout=30)}"
+        )
 
 
 def _submit(container: Container, i: int) -> int:
@@ -263,17 +277,31 @@ def _pause_between_commands() -> None:
     time.sleep(random.uniform(0.0, 0.3))
 
 
-def _visible_latencies(container: Container, samples: int) -> list[float]:
+def _visible_latencies(
+    container: Container, samples: int, follower: subprocess.Popen[str]
+) -> list[float]:
     table = tracking_view(container).tracking_table
     query = sa.select(table.c.notification_id).where(table.c.application_name == "queue")
     latencies = []
     with container.engine.connect() as connection:
+
+        def applied(position: int) -> bool:
+            reached = connection.execute(query).scalar() or 0
+            connection.rollback()
+            return reached >= position
+
+        def runner_exited() -> BaseException | None:
+            code = follower.poll()
+            return None if code is None else RuntimeError(f"the runner exited with {code}")
+
         for i in range(WARM_UP + samples):
             position = _submit(container, i)
             committed = time.perf_counter()
-            while (connection.execute(query).scalar() or 0) < position:
-                connection.rollback()
-                time.sleep(0.0002)
+            wait_for(
+                lambda: applied(position),  # noqa: B023 (called before the loop moves on)
+                f"the queue runner process to apply event {position}",
+                failure=runner_exited,
+            )
             latencies.append((time.perf_counter() - committed) * 1000)
             connection.rollback()
             _pause_between_commands()
@@ -283,25 +311,34 @@ def _visible_latencies(container: Container, samples: int) -> list[float]:
 def _subscription_latencies(container: Container, samples: int) -> list[float]:
     recorder: Any = container.desk.recorder
     received: dict[int, float] = {}
+    failed: list[BaseException] = []
     subscription = recorder.subscribe(gt=recorder.max_notification_id())
 
     def follow() -> None:
-        for notification in subscription:
-            received[notification.id] = time.perf_counter()
+        try:
+            for notification in subscription:
+                received[notification.id] = time.perf_counter()
+        except BaseException as error:  # read by the waiting loop, which names it
+            failed.append(error)
 
-    follower = threading.Thread(target=follow)
+    follower = threading.Thread(target=follow, name="subscription follower")
     with subscription:
         follower.start()
         latencies = []
         for i in range(WARM_UP + samples):
             position = _submit(container, i)
             committed = time.perf_counter()
-            while position not in received:
-                time.sleep(0.0002)
+            wait_for(
+                lambda: position in received,  # noqa: B023 (called before the loop moves on)
+                f"the library's subscription to deliver event {position}",
+                failure=lambda: failed[0] if failed else None,
+            )
             latencies.append((received[position] - committed) * 1000)
             _pause_between_commands()
         subscription.stop()
-    follower.join()
+    follower.join(timeout=30)
+    if follower.is_alive():
+        raise WaitedTooLong("the subscription follower to stop: still running after 30 s")
     return latencies[WARM_UP:]
 
 

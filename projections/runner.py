@@ -37,7 +37,6 @@ are many events long: live, whatever arrived since the last one; in a rebuild, t
 from __future__ import annotations
 
 import logging
-import select
 import threading
 import time
 from collections.abc import Callable
@@ -53,6 +52,7 @@ from eventsourcing_sqlalchemy.recorders import (
 )
 
 from application.bootstrap import Container
+from application.event_log import WAKE_INTERVAL, await_notification, listening
 from projections.queue import QueueProjection
 from projections.readmodel import TRACKING_TABLE, ReadModel, TrackingConflict
 from projections.reports import ReportsProjection
@@ -67,7 +67,6 @@ READ_MODELS = ("queue", "sla", "reports", "suggestions")
 LIVE_BATCH = 500
 REBUILD_BATCH = 5000
 POLL_INTERVAL = 0.05  # SQLite: how long an idle runner sleeps between looks at the log
-WAKE_INTERVAL = 0.25  # PostgreSQL: the longest an idle runner waits for a NOTIFY
 
 
 def tracking_view(container: Container) -> SQLAlchemyTrackingRecorder:
@@ -247,23 +246,13 @@ class Runner:
                 stop.wait(POLL_INTERVAL)
 
     def _follow_notifications(self, stop: threading.Event) -> None:
-        # The library's own subscription sleeps 100 ms between looks at its socket; this loop
-        # blocks in select() on the listening connection, so a commit wakes it at once.
-        engine = self.read_model.engine
-        args, kwargs = engine.dialect.create_connect_args(engine.url)
-        listener = engine.dialect.loaded_dbapi.connect(*args, **kwargs)
-        try:
-            listener.autocommit = True
-            with listener.cursor() as cursor:
-                cursor.execute(f"LISTEN {self.recorder.channel_name}")
+        # Blocks in select() on the listening connection, so a commit wakes it at once; and
+        # looks at the log every WAKE_INTERVAL all the same.
+        with listening(self.read_model.engine, self.recorder.channel_name) as listener:
             self._drain(self.batch_size, stop=stop)  # after LISTEN: nothing committed is missed
             while not stop.is_set():
-                if select.select([listener], [], [], WAKE_INTERVAL)[0]:
-                    listener.poll()
-                    listener.notifies.clear()
+                await_notification(listener, WAKE_INTERVAL)
                 self._drain(self.batch_size, stop=stop)
-        finally:
-            listener.close()
 
 
 def positions(container: Container) -> dict[str, int]:

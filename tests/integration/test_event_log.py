@@ -6,6 +6,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg2
 import pytest
@@ -13,7 +14,9 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.tests.persistence import ApplicationRecorderTestCase
 from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
 
+from application import event_log
 from application.event_log import EventLogRecorder
+from tests.waiting import Recorded, eventually
 
 pytestmark = pytest.mark.postgres
 
@@ -124,3 +127,38 @@ def test_a_save_waits_for_the_table_lock_so_ids_commit_in_order(
         assert done == [[1]]
     finally:
         holder.close()
+
+
+def test_a_subscriber_hears_of_an_event_recorded_while_it_was_starting(
+    recorder: EventLogRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The listening connection comes up late, as on a busy machine. The library's own
+    # subscription read the log first and began to LISTEN only then: an event committed in
+    # between was never announced, and its subscriber waited for ever.
+    opened = event_log.connect_directly
+
+    def slow_to_connect(engine: Any) -> Any:
+        time.sleep(0.5)
+        return opened(engine)
+
+    monkeypatch.setattr(event_log, "connect_directly", slow_to_connect)
+    received: list[int] = []
+    with recorder.subscribe(gt=recorder.max_notification_id()) as subscription:
+        follower = Recorded(lambda: received.extend(n.id for n in subscription), "subscriber")
+        follower.start()
+        (position,) = recorder.insert_events([stored(uuid.uuid4(), 1)]) or [0]
+        eventually(lambda: position in received, f"the subscriber to receive event {position}")
+    follower.finish()
+
+
+def test_a_subscription_delivers_each_event_once_in_order(recorder: EventLogRecorder) -> None:
+    received: list[int] = []
+    with recorder.subscribe(gt=0) as subscription:
+        follower = Recorded(lambda: received.extend(n.id for n in subscription), "subscriber")
+        follower.start()
+        positions = []
+        for _ in range(20):
+            positions += recorder.insert_events([stored(uuid.uuid4(), 1)]) or []
+        eventually(lambda: len(received) >= 20, "twenty events to reach the subscriber")
+    follower.finish()
+    assert received == positions
