@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-slow lint bench clean
+.PHONY: install run test test-slow lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,9 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest -m "not slow"
 
+# Stops at the first failure, with its reason; lists the slowest tests to keep the suite short.
 test-slow: $(STAMP)
-	$(BIN)/pytest -m slow || test $$? -eq 5  # 5: no slow test collected
+	$(BIN)/pytest -m slow -x --durations=10 || test $$? -eq 5  # 5: no slow test collected
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

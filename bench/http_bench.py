@@ -134,6 +134,7 @@ def run(repeat: int = 5, per_client: int = 250, memory_requests: int = 100_000) 
             check=True,
             capture_output=True,
             text=True,
+            timeout=60,
         ).stdout.strip()
         _per_client = per_client
         _references = _prepare_tickets(url, Path(tmp), CLIENTS * per_client // 2 * repeat)

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bench.measure import WaitedTooLong
+
 RequestMaker = Callable[[int, int], tuple[str, str, dict[str, Any] | None, dict[str, str]]]
 """(client number, request number) → (method, path, JSON body or None, headers)."""
 
@@ -74,8 +76,16 @@ def run_load(host: str, port: int, make: RequestMaker, clients: int, per_client:
     start_at = time.time() + 0.5
     jobs = [(host, port, n, per_client, make, start_at) for n in range(clients)]
     context = multiprocessing.get_context("fork")
+    # A floor of 20 requests a second: far below any run's, so only a stuck client reaches it.
+    deadline = 120 + clients * per_client / 20
     with context.Pool(clients) as pool:
-        outcomes = pool.map(_client, jobs)
+        try:
+            outcomes = pool.map_async(_client, jobs).get(timeout=deadline)
+        except multiprocessing.TimeoutError as error:
+            raise WaitedTooLong(
+                f"{clients} load clients to send {per_client} requests each: "
+                f"not done after {deadline:g} s"
+            ) from error
     seconds = time.time() - start_at
     latencies = [latency for _, _, batch in outcomes for latency in batch]
     return LoadResult(

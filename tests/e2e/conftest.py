@@ -89,7 +89,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait()
+            process.wait(timeout=30)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from application.idempotency import (
 )
 from interfaces.web import create_app
 from tests.conftest import FakeClock
+from tests.waiting import DEADLINE, join
 
 REQUEST = {
     "email": "learner@example.com",
@@ -91,7 +92,7 @@ def test_keys_are_forgotten_after_retention(store: IdempotencyStore, clock: Fake
 
 def test_concurrent_retries_with_one_key_record_one_ticket(container: Container) -> None:
     app = create_app(container=container)
-    barrier = threading.Barrier(4)
+    barrier = threading.Barrier(4, timeout=DEADLINE)
     answers: list[tuple[int, Any]] = []
 
     def send() -> None:
@@ -106,7 +107,7 @@ def test_concurrent_retries_with_one_key_record_one_ticket(container: Container)
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        join(thread, "a retry")
 
     assert container.desk.recorder.max_notification_id() == 1
     created = {body["reference"] for status, body in answers if status == 201}

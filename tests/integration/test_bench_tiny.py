@@ -16,6 +16,13 @@ import pytest
 
 from tests.conftest import POSTGRES_ADMIN_DSN
 
+BENCH_DEADLINE = 480  # seconds; a tiny run takes a fraction of it
+
+
+def _text(output: str | bytes | None) -> str:
+    return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
+
+
 EXPECTED = (
     "machine speed before",
     "add_business_hours, 40-hour spans",
@@ -37,17 +44,24 @@ EXPECTED = (
 
 @pytest.mark.slow
 @pytest.mark.postgres
+@pytest.mark.timeout(BENCH_DEADLINE + 60)
 def test_the_whole_benchmark_runs_in_tiny_mode(postgres_server: str, tmp_path: Path) -> None:
     output = tmp_path / "results.json"
     command = Path(sys.executable).with_name("supportdesk")
-    finished = subprocess.run(
-        [str(command), "bench", "--tiny", "--output", str(output)],
-        env={**os.environ, "SUPPORTDESK_BENCH_POSTGRES": POSTGRES_ADMIN_DSN},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    try:
+        finished = subprocess.run(
+            [str(command), "bench", "--tiny", "--output", str(output)],
+            env={**os.environ, "SUPPORTDESK_BENCH_POSTGRES": POSTGRES_ADMIN_DSN},
+            capture_output=True,
+            text=True,
+            timeout=BENCH_DEADLINE,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as stuck:  # what it printed says how far it came
+        raise AssertionError(
+            f"bench --tiny still running after {BENCH_DEADLINE} s:\n"
+            f"{_text(stuck.stdout)[-2000:]}\n{_text(stuck.stderr)[-3000:]}"
+        ) from stuck
     assert finished.returncode == 0, finished.stderr[-3000:]
     table = finished.stdout.splitlines()
     assert table[0].split()[:4] == ["measurement", "median", "min", "max"]

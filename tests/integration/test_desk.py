@@ -14,6 +14,7 @@ from domain.errors import StaleVersion, TicketNotFound, TransitionRefused
 from domain.reference import Reference
 from domain.ticket import Channel, Status
 from tests.conftest import FakeClock
+from tests.waiting import DEADLINE, join
 
 
 def submit(container: Container, category: Category = Category.LOGIN) -> str:
@@ -78,7 +79,7 @@ def test_concurrent_commands_on_one_ticket_lose_nothing_and_break_no_rule(
     reference = submit(postgres_container)
     results: Counter[str] = Counter()
     lock = threading.Lock()
-    start = threading.Barrier(16)
+    start = threading.Barrier(16, timeout=DEADLINE)
 
     def agent(number: int) -> None:
         start.wait()
@@ -97,7 +98,7 @@ def test_concurrent_commands_on_one_ticket_lose_nothing_and_break_no_rule(
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        join(thread, "an agent")
 
     events = list(desk.events.get(Reference.parse(reference).ticket_id))
     kinds = Counter(type(e).__name__ for e in events)

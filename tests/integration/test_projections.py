@@ -31,6 +31,7 @@ from projections.runner import (
 from projections.sla import overdue_candidates, sla_table
 from projections.suggestions import suggestions_page
 from tests.conftest import FakeClock
+from tests.waiting import join
 
 RIYADH = ZoneInfo("Asia/Riyadh")
 
@@ -142,7 +143,7 @@ def test_two_runners_of_one_read_model_apply_each_event_once(
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        join(thread, "a runner catching up")
     together = snapshot(container)["queue_tickets"]
     first.rebuild()
     assert snapshot(container)["queue_tickets"] == together

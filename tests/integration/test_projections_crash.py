@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from application.bootstrap import Container
 from projections.runner import build_runners, positions
 from tests.conftest import FakeClock
 from tests.integration.test_projections import act_at_random, snapshot
+from tests.waiting import DEADLINE
 
 BATCH = 30
 
@@ -56,6 +58,8 @@ def run_until_killed(container: Container, name: str, data_dir: Path) -> None:
     ) as child:
         try:
             assert child.stdout is not None
+            said = select.select([child.stdout], [], [], DEADLINE)[0]
+            assert said, f"the runner process said nothing in {DEADLINE:g} s"
             assert child.stdout.readline().strip() == "mid-batch"
             os.kill(child.pid, signal.SIGKILL)
         finally:

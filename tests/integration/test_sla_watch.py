@@ -18,6 +18,7 @@ from domain.sla import Complexity
 from domain.ticket import Channel, EscalationReason
 from interfaces.mail.broker import MailBroker
 from tests.conftest import FakeClock
+from tests.waiting import DEADLINE, join
 
 ADDRESSES = Addresses("support@captainmama.org", "info@captainmama.org", "info@captainmama.org")
 
@@ -108,7 +109,7 @@ def test_two_watchers_escalate_each_deadline_once(container: Container, clock: F
     references = [submit(container) for _ in range(5)]
     clock.now = container.desk.ticket(references[-1]).first_response_due
     watchers = [SlaWatcher(container.desk, every(references), clock=clock) for _ in range(2)]
-    start = threading.Barrier(2)
+    start = threading.Barrier(2, timeout=DEADLINE)
     counts: list[int] = []
 
     def watch(watcher: SlaWatcher) -> None:
@@ -119,7 +120,7 @@ def test_two_watchers_escalate_each_deadline_once(container: Container, clock: F
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        join(thread, "a watcher")
 
     # A simple problem's first response and solution are both due 24 business hours on (P5).
     assert sum(counts) == 10
@@ -162,7 +163,7 @@ def test_two_watcher_processes_on_postgres_escalate_each_deadline_once(
         SlaWatcher(desk, every([reference]), clock=clock)
         for desk in (postgres_container.desk, other.desk) * 2
     ]
-    start = threading.Barrier(len(watchers))
+    start = threading.Barrier(len(watchers), timeout=DEADLINE)
     counts: list[int] = []
 
     def watch(watcher: SlaWatcher) -> None:
@@ -173,7 +174,7 @@ def test_two_watcher_processes_on_postgres_escalate_each_deadline_once(
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        join(thread, "a watcher")
     other.close()
 
     assert sum(counts) == 2  # the first-response and the resolution deadline, once each

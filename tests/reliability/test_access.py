@@ -34,6 +34,7 @@ from interfaces.web.ratelimit import LIMIT_KEY
 from projections.runner import build_runners
 from tests.reliability.conftest import SUPPORTDESK, Deployment, deployment_env
 from tests.reliability.traffic import request_body
+from tests.waiting import DEADLINE
 
 ROUNDS = 35  # lookups of each kind per client thread
 
@@ -260,6 +261,7 @@ def test_tokens_never_reach_the_logs(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             check=True,
+            timeout=DEADLINE,
         )
         agent = issued.stdout.strip()
         assert agent.startswith("sd_") and agent not in issued.stderr
@@ -325,7 +327,7 @@ def test_the_status_lookup_takes_as_long_for_an_unknown_reference_as_for_a_known
                     timings[kind].append(answer.seconds)
 
     with ThreadPoolExecutor(2) as pool:
-        list(pool.map(look, range(2)))
+        list(pool.map(look, range(2), timeout=DEADLINE))
     medians = {kind: statistics.median(values) for kind, values in timings.items()}
     floor = DEFAULT_LOOKUP_SECONDS
     assert all(m >= floor for m in medians.values()), medians

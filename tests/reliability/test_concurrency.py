@@ -27,6 +27,7 @@ from tests.reliability.conftest import (
     audit_verified,
     start_projections,
 )
+from tests.waiting import DEADLINE
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -111,7 +112,7 @@ def test_conflicting_commands_leave_one_event_per_acceptance_and_none_per_refusa
             version = int(
                 client.get(f"/api/v1/tickets/{ref}", token=tokens["amal"]).json()["version"]
             )
-            start = threading.Barrier(THREADS)
+            start = threading.Barrier(THREADS, timeout=DEADLINE)
 
             def go(
                 seed: int,
@@ -122,7 +123,9 @@ def test_conflicting_commands_leave_one_event_per_acceptance_and_none_per_refusa
                 start.wait()  # all fifty leave together
                 return attempt(client, ref, tokens, round_, seed, version)
 
-            attempts += pool.map(go, range(round_ * THREADS, (round_ + 1) * THREADS))
+            attempts += pool.map(
+                go, range(round_ * THREADS, (round_ + 1) * THREADS), timeout=DEADLINE
+            )
 
     statuses = Counter(a.answer.status for a in attempts)
     assert set(statuses) <= {200, 409, 412}, (

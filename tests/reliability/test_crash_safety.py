@@ -39,6 +39,7 @@ from tests.reliability.conftest import (
     start_projections,
 )
 from tests.reliability.traffic import Traffic, request_body
+from tests.waiting import DEADLINE
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.rabbitmq]
 
@@ -99,7 +100,7 @@ def test_sigkill_of_every_process_under_load_loses_nothing_and_repeats_nothing(
         finally:
             stop.set()
             for future in load:
-                future.result()
+                future.result(timeout=DEADLINE)
 
     submissions = traffic.submissions
     answered = [s for s in submissions if s.answered]

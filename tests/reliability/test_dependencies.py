@@ -41,6 +41,7 @@ from tests.reliability.conftest import (
     terminate_backends,
 )
 from tests.reliability.traffic import Traffic, request_body
+from tests.waiting import DEADLINE
 
 # ---- PostgreSQL cuts its connections -----------------------------------------------------------
 
@@ -145,7 +146,7 @@ def test_connections_cut_again_and_again_under_load_never_give_500_nor_hang(
             cuts += terminate_backends(postgres_url)
         stop.set()
         for future in load:
-            future.result()
+            future.result(timeout=DEADLINE)
 
     hangs = [a for a in answers if isinstance(a, str)]
     statuses = Counter(a.status for a in answers if isinstance(a, Answer))

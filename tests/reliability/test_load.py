@@ -23,12 +23,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from projections.runner import wait_until
 from tests.reliability.conftest import Client, Deployment, NoAnswer, rss_kib, start_projections
 from tests.reliability.traffic import request_body
+from tests.waiting import join
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 RATE = 50  # requests a second
 SECONDS = 60
 WARM_UP = 10  # memory is compared from here to the end
+LOAD_DEADLINE = 3 * SECONDS  # the planned load has ended long before, however slow the machine
 MIX = {"submit": 10, "status": 10, "respond": 7, "escalate": 5, "read": 8, "queue": 10}
 EXPECTED = {
     "submit": 201,
@@ -131,10 +133,10 @@ def test_a_minute_of_mixed_traffic_without_an_error_with_flat_memory(
     watcher = threading.Thread(target=watch_memory)
     watcher.start()
     with ThreadPoolExecutor(32) as pool:
-        list(pool.map(planned, range(len(schedule)), schedule))
+        list(pool.map(planned, range(len(schedule)), schedule, timeout=LOAD_DEADLINE))
     finished = time.monotonic()
     memory["end"] = {pid: rss_kib(pid) for pid in workers}
-    watcher.join()
+    join(watcher, "the memory watcher")
 
     head = deployment.container().desk.recorder.max_notification_id()
     caught_up = wait_until(deployment.container(), "all", head, 1.0)

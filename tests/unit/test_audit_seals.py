@@ -22,6 +22,7 @@ from application.audit_seals import (
     log_digest,
 )
 from domain.chain import GENESIS, event_hash
+from tests.waiting import DEADLINE
 
 KEY = AuditKey(b"an audit key for the tests only!")
 TICKET = uuid.UUID("5c58b6af-d375-5003-925c-44dbdb9a7199")
@@ -119,7 +120,11 @@ def test_processes_starting_together_share_one_embedded_key(tmp_path: Path) -> N
     from application.audit_seals import load_audit_key
 
     with ThreadPoolExecutor(8) as pool:
-        keys = list(pool.map(lambda _: load_audit_key({}, tmp_path).fingerprint(), range(16)))
+        keys = list(
+            pool.map(
+                lambda _: load_audit_key({}, tmp_path).fingerprint(), range(16), timeout=DEADLINE
+            )
+        )
     assert len(set(keys)) == 1
     assert (tmp_path / "audit.key").stat().st_mode & 0o777 == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["audit.key"]  # no draft left behind
