@@ -8,14 +8,16 @@ from pathlib import Path
 from typing import cast
 from zoneinfo import ZoneInfo
 
+from eventsourcing.utils import get_topic
 from sqlalchemy.engine import Engine
 
-from application.audit_seals import load_audit_key
+from application.audit.seals import load_audit_key
 from application.desk import Clock, SupportDesk, utc_now
-from application.health import follower_gauges
+from application.runtime.health import follower_gauges
+from application.runtime.workers import Worker
 from application.settings import Settings, parse_weekly_hours
+from application.storage.event_log import EventLogFactory
 from application.users import UserDirectory
-from application.workers import Worker
 from domain.calendar import BusinessCalendar
 from domain.sla import SlaPolicy
 
@@ -78,9 +80,10 @@ def build_calendar(settings: Settings) -> BusinessCalendar:
 
 
 def persistence_env(settings: Settings) -> dict[str, str]:
-    """The `eventsourcing` environment: one code path for SQLite and PostgreSQL."""
+    """The `eventsourcing` environment: one code path for SQLite and PostgreSQL, through the
+    library's SQLAlchemy persistence with the event log's faster recorder."""
     return {
-        "PERSISTENCE_MODULE": "eventsourcing_sqlalchemy",
+        "PERSISTENCE_MODULE": get_topic(EventLogFactory),
         "SQLALCHEMY_URL": settings.database_url,
     }
 

@@ -11,10 +11,8 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import InfrastructureFactory, OperationalError, RecordConflictError
-from eventsourcing.utils import Environment
+from eventsourcing.persistence import OperationalError, RecordConflictError
 
-from application.event_log import EventLogFactory
 from domain.categories import Category
 from domain.errors import StaleVersion, TicketNotFound
 from domain.reference import Reference
@@ -82,12 +80,6 @@ class SupportDesk(Application[UUID]):
         super().__init__(env=env)
         self.sla = sla
         self.clock = clock
-
-    def construct_factory(self, env: Environment) -> InfrastructureFactory[Any]:
-        """The library's SQLAlchemy persistence with the event log's faster recorder."""
-        if env.get("PERSISTENCE_MODULE") == "eventsourcing_sqlalchemy":
-            return EventLogFactory(env)
-        return super().construct_factory(env)
 
     # ---- requesters -----------------------------------------------------------------------
 

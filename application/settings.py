@@ -87,6 +87,14 @@ class Settings:
     management_address: str = "info@captainmama.org"
     suggestions_address: str = "info@captainmama.org"
     log_format: str = "text"
+    access_log: bool = True
+    rate_limit: str = "30/minute"
+    rate_limit_storage: str = "memory://"
+    # Secrets: unset, the embedded shape makes them and keeps them as files under `data_dir`.
+    secret_key: str = field(default="", repr=False)
+    audit_key: str = field(default="", repr=False)
+    # Set by `serve` for gunicorn's workers, which then share their metrics through this folder.
+    metrics_dir: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -111,6 +119,12 @@ class Settings:
             management_address=get("MANAGEMENT_ADDRESS", defaults.management_address),
             suggestions_address=get("SUGGESTIONS_ADDRESS", defaults.suggestions_address),
             log_format=get("LOG_FORMAT", defaults.log_format),
+            access_log=get("ACCESS_LOG", "on").lower() != "off",
+            rate_limit=get("RATE_LIMIT", defaults.rate_limit),
+            rate_limit_storage=get("RATE_LIMIT_STORAGE", defaults.rate_limit_storage),
+            secret_key=get("SECRET_KEY", ""),
+            audit_key=get("AUDIT_KEY", ""),
+            metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
         )
         parse_weekly_hours(settings.business_hours)  # fail at start-up, not at first use
         return settings

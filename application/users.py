@@ -12,7 +12,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from application.event_log import autocommit
+from application.storage.event_log import autocommit
 
 _TOKEN_PREFIX = "sd"
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
-from application.audit import Audit
-from application.audit_seals import AuditKey
+from application.audit.history import Audit
+from application.audit.seals import AuditKey
 from application.bootstrap import Container, bootstrap
 from application.settings import Settings
 from bench.measure import scratch_postgres, sqlalchemy_url

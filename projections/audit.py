@@ -16,8 +16,8 @@ from uuid import UUID
 from eventsourcing.application import Application
 from sqlalchemy import Connection, bindparam, insert, update
 
-from application.audit_records import EventLog, StoredRecord
-from application.audit_seals import (
+from application.audit.records import EventLog, StoredRecord
+from application.audit.seals import (
     KEEPER,
     LOG_GENESIS,
     AuditKey,

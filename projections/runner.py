@@ -52,7 +52,7 @@ from eventsourcing_sqlalchemy.recorders import (
 )
 
 from application.bootstrap import Container
-from application.event_log import WAKE_INTERVAL, await_notification, listening
+from application.storage.event_log import WAKE_INTERVAL, await_notification, listening
 from projections.queue import QueueProjection
 from projections.readmodel import TRACKING_TABLE, ReadModel, TrackingConflict
 from projections.reports import ReportsProjection

@@ -12,8 +12,8 @@ from typing import IO, Any
 
 import click
 
-from application.audit import Audit, PastState, verification_dict
-from application.audit_access import AccessLog
+from application.audit.access import AccessLog
+from application.audit.history import Audit, PastState, verification_dict
 from application.bootstrap import Container, bootstrap
 from domain.errors import DomainError
 from domain.reference import InvalidReference

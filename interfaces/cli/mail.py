@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 
 from application.bootstrap import Container, bootstrap
-from application.intake import Action
-from application.workers import WorkerPool
+from application.mail.intake import Action
+from application.runtime.workers import WorkerPool
 from interfaces.mail.listener import mail_listener
 from interfaces.mail.wiring import mail_intake, mailer
 

@@ -10,8 +10,8 @@ from typing import Any
 import click
 from gunicorn.app.base import BaseApplication
 
+from application.runtime.workers import WorkerPool
 from application.settings import Settings
-from application.workers import WorkerPool
 from interfaces.logs import configure
 
 

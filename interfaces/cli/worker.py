@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from application.bootstrap import bootstrap
+from application.runtime.workers import WorkerPool
 from application.settings import Settings
-from application.workers import WorkerPool
 from interfaces.logs import configure
 
 

@@ -15,8 +15,8 @@ from typing import Any
 from kombu import Connection, Exchange, Queue
 from kombu.message import Message
 
-from application.notifications import OutgoingEmail
-from application.outbox import BrokerUnavailable
+from application.mail.notifications import OutgoingEmail
+from application.mail.outbox import BrokerUnavailable
 
 log = logging.getLogger(__name__)
 

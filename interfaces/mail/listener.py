@@ -14,7 +14,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from application.intake import MAX_MESSAGE_BYTES, Action, MailIntake
+from application.mail.intake import MAX_MESSAGE_BYTES, Action, MailIntake
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from application.notifications import Addresses, EmailKind, OutgoingEmail
+from application.mail.notifications import Addresses, EmailKind, OutgoingEmail
 from domain.categories import Category
 
 TEMPLATES = Path(__file__).parent / "templates"

@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from application.mailer import PermanentFailure, Sender, TransientFailure
+from application.mail.mailer import PermanentFailure, Sender, TransientFailure
 
 _TRUE = ("1", "true", "yes", "on")
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from application.bootstrap import Container
-from application.intake import MailIntake
-from application.mailer import Mailer
-from application.notifications import Addresses
-from application.outbox import OutboxRelay
+from application.mail.intake import MailIntake
+from application.mail.mailer import Mailer
+from application.mail.notifications import Addresses
+from application.mail.outbox import OutboxRelay
 from application.settings import Settings
 from application.sla_watch import Candidates, SlaWatcher
 from interfaces.mail.broker import DEFAULT_QUEUE, MailBroker

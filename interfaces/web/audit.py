@@ -14,8 +14,8 @@ from flask import Response, current_app, request, stream_with_context
 from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from application.audit import Audit, verification_dict
-from application.audit_access import AccessLog
+from application.audit.access import AccessLog
+from application.audit.history import Audit, verification_dict
 from domain.reference import Reference
 from interfaces.web import container
 from interfaces.web.auth import current_actor, current_role, requires

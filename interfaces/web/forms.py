@@ -23,8 +23,8 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
-from application.idempotency import KeyInFlight, KeyReused
-from application.secret_files import persisted_secret
+from application.storage.idempotency import KeyInFlight, KeyReused
+from application.storage.secrets import persisted_secret
 from domain.categories import Category
 from domain.ticket import Status
 from interfaces.web import container

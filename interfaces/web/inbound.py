@@ -13,7 +13,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy.exc import SQLAlchemyError
 
-from application.intake import MAX_MESSAGE_BYTES, Action, MailIntake
+from application.mail.intake import MAX_MESSAGE_BYTES, Action, MailIntake
 from interfaces.mail.wiring import mail_intake
 from interfaces.web.auth import requires
 from interfaces.web.problems import Problem

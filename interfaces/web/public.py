@@ -13,7 +13,7 @@ from flask.blueprints import BlueprintSetupState
 from flask_smorest import Blueprint
 
 from application.desk import AlreadyRecorded, Outcome
-from application.idempotency import (
+from application.storage.idempotency import (
     IdempotencyStore,
     KeyInFlight,
     KeyReused,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from application.bootstrap import Container
-from application.idempotency import (
+from application.storage.idempotency import (
     ABANDONED,
     RETENTION,
     Claim,

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from application.audit_access import AccessLog
+from application.audit.access import AccessLog
 from application.bootstrap import Container
 from tests.conftest import FakeClock
 

@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import text
 
-from application.audit import Audit
+from application.audit.history import Audit
 from application.bootstrap import Container
 from application.users import Role
 from domain.categories import Category

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from application.audit import Audit
-from application.audit_seals import AuditKey
+from application.audit.history import Audit
+from application.audit.seals import AuditKey
 from application.bootstrap import Container
 from domain.categories import Category
 from domain.errors import InvalidRequest, TicketNotFound

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import Engine, text
 
-from application.audit import Audit
-from application.audit_chain import TicketVerdict, Verification
-from application.audit_seals import AuditKey
+from application.audit.chain import TicketVerdict, Verification
+from application.audit.history import Audit
+from application.audit.seals import AuditKey
 from application.bootstrap import Container
 from domain.categories import Category
 from domain.reference import Reference

@@ -14,8 +14,8 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.tests.persistence import ApplicationRecorderTestCase
 from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
 
-from application import event_log
-from application.event_log import EventLogRecorder
+from application.storage import event_log
+from application.storage.event_log import EventLogRecorder
 from tests.waiting import Recorded, eventually
 
 pytestmark = pytest.mark.postgres

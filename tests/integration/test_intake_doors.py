@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from flask import Flask
 
 from application.bootstrap import Container
-from application.intake import MAX_MESSAGE_BYTES
+from application.mail.intake import MAX_MESSAGE_BYTES
 from application.users import Role
 from interfaces.cli.mail import ingest
 from interfaces.mail.listener import mail_listener

@@ -8,8 +8,8 @@ from email.utils import make_msgid
 import pytest
 
 from application.bootstrap import Container
-from application.intake import Action, MailIntake
-from application.notifications import Addresses
+from application.mail.intake import Action, MailIntake
+from application.mail.notifications import Addresses
 from domain.categories import Category
 from domain.ticket import Channel, EscalationReason
 from tests.conftest import FakeClock

@@ -22,9 +22,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from kombu import Connection
 
 from application.bootstrap import Container
-from application.mailer import Disposition, Mailer
-from application.notifications import Addresses, emails_for
-from application.outbox import OutboxRelay, positions_table
+from application.mail.mailer import Disposition, Mailer
+from application.mail.notifications import Addresses, emails_for
+from application.mail.outbox import OutboxRelay, positions_table
 from domain.categories import Category
 from domain.sla import Complexity
 from domain.ticket import Channel, EscalationReason, Ticket

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from kombu import Connection
 
 from application.bootstrap import Container
-from application.mailer import Mailer
-from application.notifications import Addresses, OutgoingEmail
-from application.outbox import OutboxRelay, pending_table
+from application.mail.mailer import Mailer
+from application.mail.notifications import Addresses, OutgoingEmail
+from application.mail.outbox import OutboxRelay, pending_table
 from domain.categories import Category
 from domain.ticket import Channel
 from interfaces.mail.broker import MailBroker

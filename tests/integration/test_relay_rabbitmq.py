@@ -13,8 +13,8 @@ import pytest
 from kombu import Connection
 
 from application.bootstrap import Container
-from application.notifications import Addresses
-from application.outbox import BrokerUnavailable, OutboxRelay
+from application.mail.notifications import Addresses
+from application.mail.outbox import BrokerUnavailable, OutboxRelay
 from domain.categories import Category
 from domain.ticket import Channel
 from interfaces.mail.broker import MailBroker

@@ -10,8 +10,8 @@ from datetime import datetime
 import pytest
 
 from application.bootstrap import Container, bootstrap
-from application.notifications import Addresses, OutgoingEmail
-from application.outbox import OutboxRelay
+from application.mail.notifications import Addresses, OutgoingEmail
+from application.mail.outbox import OutboxRelay
 from application.sla_watch import SLA_WATCH, Candidates, SlaWatcher
 from domain.categories import Category
 from domain.sla import Complexity

@@ -20,8 +20,8 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
-from application.audit import Audit
-from application.audit_seals import AuditKey
+from application.audit.history import Audit
+from application.audit.seals import AuditKey
 from application.bootstrap import Container
 from domain.chain import GENESIS, event_hash, event_type_name
 from projections.audit import SealKeeper

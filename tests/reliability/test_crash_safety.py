@@ -23,7 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from application.bootstrap import Container
-from application.outbox import positions_table
+from application.mail.outbox import positions_table
 from projections.runner import READ_MODELS, build_runners, wait_until
 from tests.integration.test_projections import snapshot
 from tests.reliability.conftest import (

@@ -27,8 +27,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from application.bootstrap import Container
+from application.runtime.workers import WorkerPool
 from application.users import Role
-from application.workers import WorkerPool
 from domain.categories import Category
 from domain.ticket import Channel
 from interfaces.web import create_app

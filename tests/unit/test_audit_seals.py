@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from application.audit_records import StoredRecord, jsonable
-from application.audit_seals import (
+from application.audit.records import StoredRecord, jsonable
+from application.audit.seals import (
     KEY_FILE,
     LOG_GENESIS,
     AuditKey,
@@ -117,7 +117,7 @@ def test_a_stored_record_separates_envelope_and_data_and_rehashes_its_content() 
 def test_processes_starting_together_share_one_embedded_key(tmp_path: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from application.audit_seals import load_audit_key
+    from application.audit.seals import load_audit_key
 
     with ThreadPoolExecutor(8) as pool:
         keys = list(

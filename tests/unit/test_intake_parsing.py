@@ -6,7 +6,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from application.intake import (
+from application.mail.intake import (
     MAX_MESSAGE_BYTES,
     MAX_TEXT_CHARS,
     MessageRefused,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from application.notifications import Addresses, EmailKind, OutgoingEmail, emails_for
+from application.mail.notifications import Addresses, EmailKind, OutgoingEmail, emails_for
 from domain.categories import Category
 from domain.reference import Reference
 from domain.sla import Complexity, SlaPolicy

@@ -6,7 +6,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from application.notifications import Addresses, EmailKind, OutgoingEmail
+from application.mail.notifications import Addresses, EmailKind, OutgoingEmail
 from interfaces.mail.render import MailRenderer
 
 ADDRESSES = Addresses("support@captainmama.org", "info@captainmama.org", "info@captainmama.org")

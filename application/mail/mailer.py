@@ -25,8 +25,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from application.desk import SupportDesk
-from application.notifications import EmailKind, OutgoingEmail
-from application.outbox import mail_metadata, settle_pending
+from application.mail.notifications import EmailKind, OutgoingEmail
+from application.mail.outbox import mail_metadata, settle_pending
 from domain.errors import DomainError
 
 log = logging.getLogger(__name__)

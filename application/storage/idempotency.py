@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from application.event_log import autocommit
+from application.storage.event_log import autocommit
 from domain.reference import Reference
 
 RETENTION = timedelta(hours=24)  # how long a key's first answer is kept and replayed

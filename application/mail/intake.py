@@ -36,8 +36,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from application.desk import Outcome, SupportDesk
-from application.notifications import Addresses
-from application.outbox import mail_metadata
+from application.mail.notifications import Addresses
+from application.mail.outbox import mail_metadata
 from domain.categories import Category
 from domain.errors import InvalidRequest, TicketNotFound, TransitionRefused
 from domain.reference import Reference

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
-from application.audit_chain import ChainVerifier, Verification
-from application.audit_records import EventLog, StoredRecord, jsonable
-from application.audit_seals import AuditKey, load_audit_key
+from application.audit.chain import ChainVerifier, Verification
+from application.audit.records import EventLog, StoredRecord, jsonable
+from application.audit.seals import AuditKey, load_audit_key
 from application.bootstrap import Container
 from application.desk import SupportDesk
 from domain.errors import InvalidRequest, TicketNotFound

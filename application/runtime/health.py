@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from application.mailer import dead_letter_table
-from application.outbox import mail_metadata, positions_table
+from application.mail.mailer import dead_letter_table
+from application.mail.outbox import mail_metadata, positions_table
 
 Gauges = dict[str, dict[str, float]]
 

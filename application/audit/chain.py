@@ -15,8 +15,8 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from application.audit_records import EventLog, StoredRecord
-from application.audit_seals import (
+from application.audit.records import EventLog, StoredRecord
+from application.audit.seals import (
     LOG_GENESIS,
     AuditKey,
     Seal,

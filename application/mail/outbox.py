@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from application.desk import SupportDesk
-from application.notifications import Addresses, OutgoingEmail, causes_email, emails_for
+from application.mail.notifications import Addresses, OutgoingEmail, causes_email, emails_for
 from domain.ticket import Ticket
 
 log = logging.getLogger(__name__)

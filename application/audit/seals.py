@@ -40,7 +40,7 @@ from uuid import UUID
 
 from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, select
 
-from application.secret_files import persisted_secret
+from application.storage.secrets import persisted_secret
 
 KEY_VARIABLE = "SUPPORTDESK_AUDIT_KEY"
 KEY_FILE = "audit.key"

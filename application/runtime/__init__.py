@@ -1,0 +1,1 @@
+"""Runtime: background workers, how they are run, and the operational facts they report."""

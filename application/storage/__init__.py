@@ -1,0 +1,1 @@
+"""Storage: the event log, idempotency keys and secrets kept on disk."""
