@@ -1,8 +1,12 @@
-"""The composition root: builds the desk from settings for the web, the CLI, workers, tests."""
+"""The composition root: builds the desk from settings for the web, the CLI, workers, tests.
+
+Everything the entry points use is built here once, as a field of `Container`; a blueprint,
+a CLI command or a worker asks the container and never builds a service itself. Adapters that
+talk to the outside (the broker, SMTP, HTTP) are assembled in `interfaces/` from these fields.
+"""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -11,12 +15,16 @@ from zoneinfo import ZoneInfo
 from eventsourcing.utils import get_topic
 from sqlalchemy.engine import Engine
 
-from application.audit.seals import load_audit_key
+from application.audit.access import AccessLog
+from application.audit.history import Audit
+from application.audit.seals import AuditKey, load_audit_key
 from application.desk import Clock, SupportDesk, utc_now
-from application.runtime.health import follower_gauges
-from application.runtime.workers import Worker
+from application.mail.intake import MailIntake
+from application.mail.notifications import Addresses
+from application.schema import create_schema
 from application.settings import Settings, parse_weekly_hours
 from application.storage.event_log import EventLogFactory
+from application.storage.idempotency import IdempotencyStore
 from application.users import UserDirectory
 from domain.calendar import BusinessCalendar
 from domain.sla import SlaPolicy
@@ -30,38 +38,15 @@ class Container:
     calendar: BusinessCalendar
     sla: SlaPolicy
     desk: SupportDesk
+    engine: Engine
+    """The event store's database, which also holds the read models and the other tables."""
     users: UserDirectory
-
-    @property
-    def engine(self) -> Engine:
-        """The event store's database, which also holds the read models and the users."""
-        engine = self.desk.recorder.datastore.engine  # type: ignore[attr-defined]
-        assert engine is not None
-        return cast(Engine, engine)
-
-    def workers(self, include_mailer: bool = False) -> dict[str, Worker]:
-        """Every background worker by name; the mailer only where it runs in this process."""
-        from interfaces.mail.wiring import mailer, outbox_relay, sla_watcher
-        from projections.audit import SealKeeper
-        from projections.runner import build_runners
-        from projections.sla import overdue_candidates
-
-        built: dict[str, Worker] = dict(build_runners(self))
-        built["relay"] = outbox_relay(self)
-        built["sla-watch"] = sla_watcher(self, lambda now: overdue_candidates(self.engine, now))
-        built["audit-seals"] = SealKeeper(
-            self.desk, load_audit_key(os.environ, self.settings.data_dir)
-        )
-        if include_mailer:
-            built["mailer"] = mailer(self)
-        return built
-
-    def gauges(self) -> dict[str, dict[str, float]]:
-        """Projection lag, relay backlog and mail failures, for `/metrics`."""
-        from projections.runner import positions
-
-        head = self.desk.recorder.max_notification_id() or 0
-        return follower_gauges(self.engine, head, positions(self))
+    addresses: Addresses
+    intake: MailIntake
+    idempotency: IdempotencyStore
+    audit_key: AuditKey
+    audit: Audit
+    access_log: AccessLog
 
     def close(self) -> None:
         """Release connections."""
@@ -97,6 +82,15 @@ def prepare_data_dir(settings: Settings) -> None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
+def addresses(settings: Settings) -> Addresses:
+    """The desk's own addresses, from the settings."""
+    return Addresses(
+        support=settings.support_address,
+        management=settings.management_address,
+        suggestions=settings.suggestions_address,
+    )
+
+
 def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Container:
     """Build everything from settings (by default, from the environment)."""
     settings = settings or Settings.from_env()
@@ -107,7 +101,22 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Conta
     datastore = desk.recorder.datastore  # type: ignore[attr-defined]
     # Switch SQLite to WAL now, alone: done lazily it races the first concurrent writers.
     datastore.init_sqlite_wal_mode()
-    engine = datastore.engine
+    engine = cast(Engine, datastore.engine)
     engine.hide_parameters = True  # SQL errors in logs must not carry requesters' data (P7.3)
-    users = UserDirectory(engine)
-    return Container(settings=settings, calendar=calendar, sla=sla, desk=desk, users=users)
+    create_schema(engine)
+    own_addresses = addresses(settings)
+    audit_key = load_audit_key(settings.audit_key, settings.data_dir)
+    return Container(
+        settings=settings,
+        calendar=calendar,
+        sla=sla,
+        desk=desk,
+        engine=engine,
+        users=UserDirectory(engine),
+        addresses=own_addresses,
+        intake=MailIntake(desk, engine, own_addresses),
+        idempotency=IdempotencyStore(engine),
+        audit_key=audit_key,
+        audit=Audit(desk, sla, calendar.timezone, audit_key),
+        access_log=AccessLog(engine, clock),
+    )

@@ -49,10 +49,10 @@ class UserRecord:
     revoked_at: datetime | None
 
 
-_metadata = sa.MetaData()
+metadata = sa.MetaData()
 users_table = sa.Table(
     "supportdesk_users",
-    _metadata,
+    metadata,
     sa.Column("token_id", sa.String(16), primary_key=True),
     sa.Column("name", sa.String(100), nullable=False),
     sa.Column("role", sa.String(20), nullable=False),
@@ -73,7 +73,6 @@ class UserDirectory:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        _metadata.create_all(engine, checkfirst=True)
 
     def add(self, name: str, role: Role) -> str:
         """Create a user (or a further token for one) and return its token, never stored."""

@@ -166,7 +166,6 @@ class Runner:
 
     def run(self, stop: threading.Event) -> None:
         """Follow the log until `stop` is set."""
-        self.read_model.create_tables()
         if self.read_model.engine.dialect.name == "postgresql":
             self._follow_notifications(stop)
         else:

@@ -83,7 +83,6 @@ class AccessLog:
     def __init__(self, engine: Engine, clock: Callable[[], datetime]) -> None:
         self.engine = engine
         self.clock = clock
-        metadata.create_all(engine, checkfirst=True)
 
     def record(
         self, *, actor: str, role: str, action: str, reference: str | None = None, query: str = ""

@@ -201,7 +201,6 @@ class ChainVerifier:
     def verify_store(self) -> Verification:
         """Every ticket in the store, in one pass over the log in position order."""
         started = time.perf_counter()
-        self.book.create_tables()
         seals = self.book.seals()
         mark, problems = self._watermark(seals)
         watermark = mark.position if mark else None
@@ -236,7 +235,6 @@ class ChainVerifier:
     def verify_ticket(self, ticket_id: UUID) -> Verification:
         """One ticket's chain and seal (the log digest needs the whole store)."""
         started = time.perf_counter()
-        self.book.create_tables()
         seals = self.book.seals([ticket_id])
         mark, problems = self._watermark(seals)
         walk = _Walk(ticket_id, seals.get(ticket_id), mark.position if mark else None, self.key)

@@ -5,7 +5,6 @@ log for export.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -13,8 +12,7 @@ from typing import Any
 
 from application.audit.chain import ChainVerifier, Verification
 from application.audit.records import EventLog, StoredRecord, jsonable
-from application.audit.seals import AuditKey, load_audit_key
-from application.bootstrap import Container
+from application.audit.seals import AuditKey
 from application.desk import SupportDesk
 from domain.errors import InvalidRequest, TicketNotFound
 from domain.reference import Reference
@@ -105,12 +103,6 @@ class Audit:
         self.timezone = timezone
         self.key = key
         self.log = EventLog(desk)
-
-    @classmethod
-    def of(cls, container: Container) -> Audit:
-        """The audit of a built container, with the key from its configuration."""
-        key = load_audit_key(os.environ, container.settings.data_dir)
-        return cls(container.desk, container.sla, container.calendar.timezone, key)
 
     # ---- history -------------------------------------------------------------------------
 

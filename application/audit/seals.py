@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
@@ -42,7 +42,6 @@ from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, sele
 
 from application.storage.secrets import persisted_secret
 
-KEY_VARIABLE = "SUPPORTDESK_AUDIT_KEY"
 KEY_FILE = "audit.key"
 KEEPER = "audit_seals"
 
@@ -100,9 +99,8 @@ class AuditKey:
         return self.sign("fingerprint")[:12]
 
 
-def load_audit_key(environ: Mapping[str, str], data_dir: Path) -> AuditKey:
-    """The key from `SUPPORTDESK_AUDIT_KEY`; without it, the embedded shape's key file."""
-    configured = environ.get(KEY_VARIABLE, "")
+def load_audit_key(configured: str, data_dir: Path) -> AuditKey:
+    """The configured key (`SUPPORTDESK_AUDIT_KEY`); without one, the embedded shape's key file."""
     if configured:
         return AuditKey(configured.encode("utf-8"))
     # The embedded default keeps its key beside the database file, not in it: enough for a

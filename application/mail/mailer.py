@@ -137,7 +137,6 @@ class Mailer:
         self.max_attempts = max_attempts
         self.first_backoff = first_backoff
         self.max_backoff = max_backoff
-        mail_metadata.create_all(engine, checkfirst=True)
 
     # ---- running ----------------------------------------------------------------------------
 

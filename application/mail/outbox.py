@@ -81,7 +81,6 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
         self._recovered = False
-        mail_metadata.create_all(engine, checkfirst=True)
         try:
             with engine.begin() as connection:
                 connection.execute(positions_table.insert().values(name=name, position=0))

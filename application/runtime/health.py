@@ -6,14 +6,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from application.mail.mailer import dead_letter_table
-from application.mail.outbox import mail_metadata, positions_table
+from application.mail.outbox import positions_table
 
 Gauges = dict[str, dict[str, float]]
 
 
 def follower_gauges(engine: Engine, head: int, projections: dict[str, int]) -> Gauges:
     """Projection lag and relay backlog in events, and the count of dead-lettered emails."""
-    mail_metadata.create_all(engine, checkfirst=True)
     with engine.connect() as connection:
         relays: dict[str, int] = {
             row.name: row.position

@@ -1,1 +1,1 @@
-"""Storage: the event log, idempotency keys and secrets kept on disk."""
+"""Storage: the event log on PostgreSQL and SQLite, idempotency keys, and secrets kept on disk."""

@@ -26,10 +26,10 @@ RETENTION = timedelta(hours=24)  # how long a key's first answer is kept and rep
 ABANDONED = timedelta(minutes=5)  # a claim older than this was left by a crashed request
 PURGE_EVERY = timedelta(minutes=1)  # how often expired keys are deleted (a claim ignores them)
 
-_metadata = sa.MetaData()
+metadata = sa.MetaData()
 keys_table = sa.Table(
     "supportdesk_idempotency_keys",
-    _metadata,
+    metadata,
     sa.Column("scope", sa.String(40), primary_key=True),
     sa.Column("key", sa.String(255), primary_key=True),
     sa.Column("fingerprint", sa.String(64), nullable=False),
@@ -78,7 +78,6 @@ class IdempotencyStore:
         self.engine = engine
         self._now = now or (lambda: datetime.now(UTC))
         self._purged: datetime | None = None
-        _metadata.create_all(engine, checkfirst=True)
 
     def claim(self, scope: str, key: str, digest: str) -> StoredAnswer | Claim:
         """Claim `key` for a request with this digest; a stored answer means: replay it.

@@ -12,8 +12,7 @@ from typing import IO, Any
 
 import click
 
-from application.audit.access import AccessLog
-from application.audit.history import Audit, PastState, verification_dict
+from application.audit.history import PastState, verification_dict
 from application.bootstrap import Container, bootstrap
 from domain.errors import DomainError
 from domain.reference import InvalidReference
@@ -21,17 +20,17 @@ from interfaces.cli.calendar import Instant
 
 
 @contextmanager
-def _audit(action: str, reference: str | None = None, query: str = "") -> Iterator[Audit]:
+def _audit(action: str, reference: str | None = None, query: str = "") -> Iterator[Container]:
     container: Container = bootstrap()
     try:
-        AccessLog(container.engine, container.desk.clock).record(
+        container.access_log.record(
             actor=f"cli:{getpass.getuser()}",
             role="operator",
             action=action,
             reference=reference,
             query=query,
         )
-        yield Audit.of(container)
+        yield container
     except (DomainError, InvalidReference) as error:
         raise click.ClickException(str(error)) from None
     finally:
@@ -54,7 +53,8 @@ def audit_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def audit_verify(reference: str | None, show_all: bool, as_json: bool) -> None:
     """Recompute every hash chain; exit 0 only when everything verifies, else 1."""
-    with _audit("verify", reference, _query(reference=reference)) as audit:
+    with _audit("verify", reference, _query(reference=reference)) as container:
+        audit = container.audit
         result = audit.verify(reference)
     report = verification_dict(result, all_tickets=show_all)
     if as_json:
@@ -94,8 +94,9 @@ def audit_seal() -> None:
     """Seal every event recorded since the last seal (what the audit worker does)."""
     from projections.audit import SealKeeper
 
-    with _audit("seal") as audit:
-        sealed = SealKeeper(audit.desk, audit.key).catch_up()
+    with _audit("seal") as container:
+        audit = container.audit
+        sealed = SealKeeper(audit.desk, container.audit_key).catch_up()
     click.echo(f"read {sealed} events")
 
 
@@ -106,7 +107,8 @@ def audit_seal() -> None:
 @click.option("--page-size", type=click.IntRange(1, 10_000), default=1000, hidden=True)
 def audit_export(first: int, last: int | None, output: IO[str], page_size: int) -> None:
     """Write the log as JSON lines, in order, with hashes; resume with --from."""
-    with _audit("export", query=_query(from_=first, to=last)) as audit:
+    with _audit("export", query=_query(from_=first, to=last)) as container:
+        audit = container.audit
         # The export ends at the position that was newest when it began: a consistent cut.
         end = last if last is not None else audit.log.last_position()
         with click.progressbar(
@@ -127,7 +129,8 @@ def audit_export(first: int, last: int | None, output: IO[str], page_size: int) 
 def audit_history(reference: str, as_of: datetime | None, version: int | None) -> None:
     """Print a ticket's timeline, and its state at an instant or version when asked."""
     query = _query(as_of=as_of.isoformat() if as_of else None, version=version)
-    with _audit("history", reference, query) as audit:
+    with _audit("history", reference, query) as container:
+        audit = container.audit
         if as_of is not None and as_of.tzinfo is None:
             as_of = as_of.replace(tzinfo=audit.timezone)
         records = audit.history(reference)
@@ -169,10 +172,8 @@ def _print_state(past: PastState) -> None:
 @click.option("--limit", type=click.IntRange(1, 10_000), default=100)
 def audit_access_log(reference: str | None, limit: int) -> None:
     """List who looked at the record, oldest first."""
-    with _audit("access-log", reference) as audit:
-        entries = AccessLog(audit.log.engine, audit.desk.clock).entries(
-            reference=reference, limit=limit
-        )
+    with _audit("access-log", reference) as container:
+        entries = container.access_log.entries(reference=reference, limit=limit)
     for entry in entries:
         click.echo(
             f"{entry.at.isoformat()}  {entry.actor:<20} {entry.role:<10} {entry.action:<10} "

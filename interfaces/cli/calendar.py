@@ -15,7 +15,7 @@ def _calendar() -> BusinessCalendar:
     return build_calendar(Settings.from_env())
 
 
-class Instant(click.ParamType):
+class Instant(click.ParamType[datetime, str]):
     """An ISO 8601 instant; without an offset it is read in the calendar's time zone."""
 
     name = "instant"

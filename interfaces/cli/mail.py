@@ -13,7 +13,7 @@ from application.bootstrap import Container, bootstrap
 from application.mail.intake import Action
 from application.runtime.workers import WorkerPool
 from interfaces.mail.listener import mail_listener
-from interfaces.mail.wiring import mail_intake, mailer
+from interfaces.mail.wiring import mailer
 
 
 @click.group("mailer", invoke_without_command=True)
@@ -74,7 +74,7 @@ class _Listening:
         self.port = port
 
     def run(self, stop: threading.Event) -> None:
-        listener = mail_listener(mail_intake(self.container), self.host, self.port)
+        listener = mail_listener(self.container.intake, self.host, self.port)
         listener.start()
         click.echo(f"listening for mail on {self.host}:{listener.port}", err=True)
         try:
@@ -104,7 +104,7 @@ def ingest(files: tuple[Path, ...]) -> None:
     container = bootstrap()
     refused = 0
     try:
-        intake = mail_intake(container)
+        intake = container.intake
         for path in files:
             for number, raw in enumerate(_messages(path), start=1):
                 outcome = intake.receive(raw)

@@ -13,6 +13,7 @@ from gunicorn.app.base import BaseApplication
 from application.runtime.workers import WorkerPool
 from application.settings import Settings
 from interfaces.logs import configure
+from interfaces.workers import workers
 
 
 class _Server(BaseApplication):
@@ -43,7 +44,7 @@ class _Server(BaseApplication):
         # and the projections run as threads of the single web worker.
         if self.embedded and self.application is not None:
             container = self.application.extensions["supportdesk"]
-            self.pool = WorkerPool(container.workers(include_mailer=True))
+            self.pool = WorkerPool(workers(container, include_mailer=True))
             self.pool.start()
 
     def _stop_workers(self, server: Any, worker: Any) -> None:
@@ -52,10 +53,10 @@ class _Server(BaseApplication):
 
 
 def _forget_metrics_of(server: Any, worker: Any) -> None:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
+    # `serve` always shares metrics through a folder: drop the dead worker's files from it.
+    from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(worker.pid)
+    multiprocess.mark_process_dead(worker.pid)
 
 
 @click.command("serve")

@@ -8,6 +8,7 @@ from application.bootstrap import bootstrap
 from application.runtime.workers import WorkerPool
 from application.settings import Settings
 from interfaces.logs import configure
+from interfaces.workers import workers
 
 
 @click.command("worker")
@@ -24,7 +25,7 @@ def worker(only: tuple[str, ...], list_: bool) -> None:
     configure(settings.log_format)
     container = bootstrap(settings)
     try:
-        available = container.workers()
+        available = workers(container)
         if list_:
             for name in available:
                 click.echo(name)

@@ -12,7 +12,8 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from kombu import Connection, Exchange, Queue
+from kombu.connection import Connection
+from kombu.entity import Exchange, Queue
 from kombu.message import Message
 
 from application.mail.notifications import OutgoingEmail
@@ -72,7 +73,7 @@ class MailBroker:
 
     def _connected(self, connection: Connection) -> Connection:
         try:
-            return connection.ensure_connection(
+            connected: Connection = connection.ensure_connection(
                 max_retries=self.connect_retries,
                 interval_start=0.2,
                 interval_step=0.5,
@@ -81,6 +82,7 @@ class MailBroker:
             )
         except Exception as error:
             raise BrokerUnavailable(f"{connection.as_uri()}: {error}") from error
+        return connected
 
     def publish(self, emails: Sequence[OutgoingEmail]) -> None:
         """Publish each email persistently, named by its stable id; wait for the confirms."""

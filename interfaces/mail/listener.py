@@ -14,7 +14,8 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from application.mail.intake import MAX_MESSAGE_BYTES, Action, MailIntake
+from application.mail.intake import Action, MailIntake
+from application.mail.message import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class ListeningController(Controller):
         # With port 0 the system chose the port: learn it before the readiness probe uses it.
         assert isinstance(self.server, asyncio.Server)
         self.port = self.server.sockets[0].getsockname()[1]
-        return super()._trigger_server()
+        return super()._trigger_server()  # type: ignore[no-untyped-call]  # aiosmtpd is untyped
 
 
 def mail_listener(intake: MailIntake, host: str = "127.0.0.1", port: int = 2525) -> Controller:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
 from flask import Flask, current_app
 
 from application.bootstrap import Container, bootstrap
 from application.settings import Settings
 from interfaces.web import observability, problems
 from interfaces.web.problems import ProblemApi
+from interfaces.workers import gauges
 
 MAX_REQUEST_BYTES = 256 * 1024  # a support request is text; anything larger is refused (413)
 
@@ -22,9 +21,9 @@ def container() -> Container:
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> Flask:
     """Build the Flask app around one container (the composition root's output)."""
-    container = container or bootstrap(settings)
+    built = container or bootstrap(settings)
     app = Flask(__name__)
-    app.extensions["supportdesk"] = container
+    app.extensions["supportdesk"] = built
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
         API_TITLE="Support Desk",
@@ -59,8 +58,6 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.register_blueprint(forms.pages)
     app.register_blueprint(docs.pages)
     ratelimit.install(app, public.blp, forms.pages)
-    observability.install(
-        app, container.gauges, access_log=os.environ.get("SUPPORTDESK_ACCESS_LOG") != "off"
-    )
+    observability.install(app, lambda: gauges(built), access_log=built.settings.access_log)
     app.extensions["supportdesk_api"] = api
     return app

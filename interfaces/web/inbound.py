@@ -7,14 +7,14 @@ message the desk cannot record right now is 503 (the mail server should retry).
 
 from __future__ import annotations
 
-from flask import current_app, request
-from flask.blueprints import BlueprintSetupState
+from flask import request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy.exc import SQLAlchemyError
 
-from application.mail.intake import MAX_MESSAGE_BYTES, Action, MailIntake
-from interfaces.mail.wiring import mail_intake
+from application.mail.intake import Action
+from application.mail.message import MAX_MESSAGE_BYTES
+from interfaces.web import container
 from interfaces.web.auth import requires
 from interfaces.web.problems import Problem
 
@@ -24,13 +24,6 @@ blp = Blueprint(
     url_prefix="/api/v1/inbound",
     description="Inbound email from the mail server (support@ and info@).",
 )
-
-_INTAKE = "supportdesk_intake"
-
-
-@blp.record_once
-def _set_up(state: BlueprintSetupState) -> None:
-    state.app.extensions[_INTAKE] = mail_intake(state.app.extensions["supportdesk"])
 
 
 class IntakeOutcomeSchema(Schema):
@@ -60,9 +53,8 @@ class IntakeOutcomeSchema(Schema):
 def receive_email() -> tuple[dict[str, str | None], int]:
     """Apply the email rules to one raw message (P1.1, P3.2, P6.1, P6.2)."""
     request.max_content_length = MAX_MESSAGE_BYTES  # mail may carry attachments
-    intake: MailIntake = current_app.extensions[_INTAKE]
     try:
-        outcome = intake.receive(request.get_data(cache=False))
+        outcome = container().intake.receive(request.get_data(cache=False))
     except SQLAlchemyError:
         raise Problem(
             503,

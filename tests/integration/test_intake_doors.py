@@ -15,11 +15,10 @@ from click.testing import CliRunner
 from flask import Flask
 
 from application.bootstrap import Container
-from application.mail.intake import MAX_MESSAGE_BYTES
+from application.mail.message import MAX_MESSAGE_BYTES
 from application.users import Role
 from interfaces.cli.mail import ingest
 from interfaces.mail.listener import mail_listener
-from interfaces.mail.wiring import mail_intake
 from interfaces.web import create_app
 from interfaces.web import inbound as inbound_module
 
@@ -49,7 +48,7 @@ def history(container: Container, reference: str) -> list[str]:
 
 @pytest.fixture
 def smtp_port(container: Container) -> Iterator[int]:
-    listener = mail_listener(mail_intake(container), "127.0.0.1", 0)
+    listener = mail_listener(container.intake, "127.0.0.1", 0)
     listener.start()
     yield listener.port
     listener.stop()

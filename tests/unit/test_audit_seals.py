@@ -64,7 +64,7 @@ def test_a_short_key_is_refused() -> None:
 
 
 def test_key_comes_from_configuration(tmp_path: Path) -> None:
-    key = load_audit_key({"SUPPORTDESK_AUDIT_KEY": "x" * 32}, tmp_path)
+    key = load_audit_key("x" * 32, tmp_path)
     assert key.sign("a") == AuditKey(b"x" * 32).sign("a")
     assert not (tmp_path / KEY_FILE).exists()
 
@@ -72,8 +72,8 @@ def test_key_comes_from_configuration(tmp_path: Path) -> None:
 def test_without_configuration_the_embedded_key_file_is_made_once_and_private(
     tmp_path: Path,
 ) -> None:
-    first = load_audit_key({}, tmp_path)
-    second = load_audit_key({}, tmp_path)
+    first = load_audit_key("", tmp_path)
+    second = load_audit_key("", tmp_path)
     assert first.fingerprint() == second.fingerprint()
     mode = (tmp_path / KEY_FILE).stat().st_mode
     assert stat.S_IMODE(mode) == 0o600
@@ -122,7 +122,7 @@ def test_processes_starting_together_share_one_embedded_key(tmp_path: Path) -> N
     with ThreadPoolExecutor(8) as pool:
         keys = list(
             pool.map(
-                lambda _: load_audit_key({}, tmp_path).fingerprint(), range(16), timeout=DEADLINE
+                lambda _: load_audit_key("", tmp_path).fingerprint(), range(16), timeout=DEADLINE
             )
         )
     assert len(set(keys)) == 1

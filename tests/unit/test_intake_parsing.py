@@ -6,14 +6,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from application.mail.intake import (
-    MAX_MESSAGE_BYTES,
-    MAX_TEXT_CHARS,
-    MessageRefused,
-    parse_email,
-    read_category,
-    read_course,
-)
+from application.mail.message import MAX_MESSAGE_BYTES, MAX_TEXT_CHARS, MessageRefused, parse_email
+from application.mail.statements import read_category, read_course
 from domain.categories import Category
 
 

@@ -1,0 +1,174 @@
+"""An inbound email as the rules read it: sender, recipients, subject, text, and whether a robot
+sent it (P1.1). Refuses what cannot be read as an email, or is too large.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+from email.utils import getaddresses, parseaddr
+from html.parser import HTMLParser
+
+from application.mail.statements import unquoted
+from domain.reference import Reference
+
+MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+"""Larger messages (big attachments) are refused at the door; attachments are never kept."""
+
+MAX_TEXT_CHARS = 20_000
+"""A longer text body is cut: the ticket records a request, not an archive."""
+
+
+class MessageRefused(ValueError):
+    """The message cannot be read as an email, or is too large."""
+
+
+@dataclass(frozen=True)
+class InboundEmail:
+    """What the rules need from a raw message."""
+
+    message_id: str
+    sender: str
+    sender_name: str | None
+    recipients: frozenset[str]
+    subject: str
+    text: str
+    automatic: bool
+
+    @property
+    def quoted_reference(self) -> Reference | None:
+        """The reference quoted in the subject, else in the body (P6.1)."""
+        return Reference.find_in(self.subject) or Reference.find_in(self.text)
+
+    @property
+    def language(self) -> str:
+        """Arabic unless the message is mostly in Latin letters."""
+        sample = self.subject + self.text[:2000]
+        arabic = sum(1 for c in sample if "\u0600" <= c <= "\u06ff")
+        latin = sum(1 for c in sample if c.isascii() and c.isalpha())
+        return "ar" if arabic >= latin else "en"
+
+    @property
+    def new_text(self) -> str:
+        """The text without the lines it quotes from earlier messages."""
+        return unquoted(self.text).strip() or self.text
+
+
+def parse_email(raw: bytes, envelope_recipients: Sequence[str] = ()) -> InboundEmail:
+    """Read a raw RFC 5322 message; refuse what cannot be read as one."""
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise MessageRefused(f"the message is larger than {MAX_MESSAGE_BYTES} bytes")
+    try:
+        message = BytesParser(policy=policy.default).parsebytes(raw)
+        sender_name, sender = _sender(message)
+        header_recipients = [
+            address
+            for name in ("To", "Cc", "Delivered-To", "X-Original-To")
+            for _, address in getaddresses([str(v) for v in message.get_all(name) or []])
+        ]
+        subject = " ".join(str(message.get("Subject", "")).split())
+        raw_id = str(message.get("Message-ID", "")).strip()
+    except Exception as error:  # any defect the parser trips on: refuse, never crash
+        raise MessageRefused(f"the message cannot be read: {error}") from error
+    if not sender:
+        raise MessageRefused("the message names no sender (From)")
+    recipients = envelope_recipients or header_recipients
+    return InboundEmail(
+        message_id=raw_id[:300] if raw_id else f"<sha256.{hashlib.sha256(raw).hexdigest()}>",
+        sender=sender,
+        sender_name=sender_name,
+        recipients=frozenset(a.strip().lower() for a in recipients if a.strip()),
+        subject=subject[:300],
+        text=_text(message),
+        automatic=_is_automatic(message, sender),
+    )
+
+
+def _sender(message: EmailMessage) -> tuple[str | None, str]:
+    header = message.get("From")
+    addresses: tuple[Address, ...] = getattr(header, "addresses", ())
+    if addresses and addresses[0].addr_spec and "@" in addresses[0].addr_spec:
+        return addresses[0].display_name or None, addresses[0].addr_spec.strip()
+    name, address = parseaddr(str(header or ""))
+    return (name or None), (address.strip() if "@" in address else "")
+
+
+def _is_automatic(message: Message, sender: str) -> bool:
+    auto = str(message.get("Auto-Submitted", "no")).strip().lower()
+    precedence = str(message.get("Precedence", "")).strip().lower()
+    local = sender.partition("@")[0].lower()
+    return (
+        (auto != "" and auto != "no")
+        or precedence in ("bulk", "junk", "list", "auto_reply")
+        or message.get("X-Autoreply") is not None
+        or message.get("X-Autorespond") is not None
+        or local in ("mailer-daemon", "postmaster")
+        or message.get_content_type() == "multipart/report"
+    )
+
+
+def _text(message: EmailMessage) -> str:
+    """The message's text: its plain part, else its HTML part as text; never raises."""
+    try:
+        part = message.get_body(preferencelist=("plain", "html"))
+    except Exception:  # noqa: BLE001 - a broken MIME tree still may have a readable payload
+        part = None
+    if part is None:
+        part = message if message.get_content_maintype() == "text" else None
+    if part is None:
+        return ""
+    text = _decoded(part)
+    if part.get_content_subtype() == "html":
+        text = _html_to_text(text)
+    text = text.replace("\r\n", "\n").replace("\x00", "").strip()
+    if len(text) > MAX_TEXT_CHARS:
+        text = text[:MAX_TEXT_CHARS] + "\n[…]"
+    return text
+
+
+def _decoded(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return str(part.get_payload() or "")
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return payload.decode(charset, errors="replace")
+    except LookupError:  # a charset Python does not know: read as UTF-8, marking what fails
+        return payload.decode("utf-8", errors="replace")
+
+
+class _TextOfHtml(HTMLParser):
+    _BREAKS = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "blockquote"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+        elif tag in self._BREAKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def _html_to_text(html: str) -> str:
+    parser = _TextOfHtml()
+    parser.feed(html)
+    parser.close()
+    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
