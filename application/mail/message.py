@@ -25,6 +25,21 @@ MAX_TEXT_CHARS = 20_000
 """A longer text body is cut: the ticket records a request, not an archive."""
 
 
+# RFC 5322 msg-id, strictly: printable ASCII atoms around one "@", no whitespace, no encoded
+# word (`=?`), bounded. Anything else is never kept, and so never written into a header of ours.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+"
+_MESSAGE_ID = re.compile(rf"<{_ATOM}@(?:{_ATOM}|\[[!-Z^-~]*\])>")
+MAX_MESSAGE_ID_CHARS = 250
+
+
+def strict_message_id(value: str) -> str | None:
+    """The value if it is a well-formed msg-id that is safe to echo in a header, else None."""
+    value = value.strip()
+    if len(value) > MAX_MESSAGE_ID_CHARS or "=?" in value or not _MESSAGE_ID.fullmatch(value):
+        return None
+    return value
+
+
 class MessageRefused(ValueError):
     """The message cannot be read as an email, or is too large."""
 
@@ -73,14 +88,17 @@ def parse_email(raw: bytes, envelope_recipients: Sequence[str] = ()) -> InboundE
             for _, address in getaddresses([str(v) for v in message.get_all(name) or []])
         ]
         subject = " ".join(str(message.get("Subject", "")).split())
-        raw_id = str(message.get("Message-ID", "")).strip()
+        # The header as it arrived: decoding it would turn an encoded word into line breaks.
+        raw_id = next((str(v) for k, v in message.raw_items() if k.lower() == "message-id"), "")
     except Exception as error:  # any defect the parser trips on: refuse, never crash
         raise MessageRefused(f"the message cannot be read: {error}") from error
     if not sender:
         raise MessageRefused("the message names no sender (From)")
     recipients = envelope_recipients or header_recipients
     return InboundEmail(
-        message_id=raw_id[:300] if raw_id else f"<sha256.{hashlib.sha256(raw).hexdigest()}>",
+        # A missing or malformed id is replaced by one of ours, derived from the bytes, so a
+        # redelivery is still recognised; it names no host and is never used for threading.
+        message_id=strict_message_id(raw_id) or f"<sha256.{hashlib.sha256(raw).hexdigest()}>",
         sender=sender,
         sender_name=sender_name,
         recipients=frozenset(a.strip().lower() for a in recipients if a.strip()),

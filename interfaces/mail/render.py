@@ -8,13 +8,16 @@ autoescaping escapes everything, so nothing a requester wrote can become markup.
 from __future__ import annotations
 
 from datetime import datetime
+from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.parser import BytesParser
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from application.mail.message import strict_message_id
 from application.mail.notifications import Addresses, EmailKind, OutgoingEmail
 from domain.categories import Category
 
@@ -113,9 +116,12 @@ class MailRenderer:
         message["To"] = email.to
         message["Reply-To"] = self.addresses.support
         message["Message-ID"] = email.header_message_id(self.addresses.domain)
-        if email.in_reply_to:
-            message["In-Reply-To"] = email.in_reply_to
-            message["References"] = email.in_reply_to
+        # Taken from the requester's email: echoed only if it is a strict msg-id (events
+        # recorded before that check may hold anything).
+        thread = strict_message_id(email.in_reply_to or "")
+        if thread:
+            message["In-Reply-To"] = thread
+            message["References"] = thread
         # Automatic mail: autoresponders must not answer it, and the desk ignores replies
         # that carry this header, so two robots cannot loop.
         message["Auto-Submitted"] = "auto-generated"
@@ -130,6 +136,7 @@ class MailRenderer:
             ),
             subtype="html",
         )
+        check_headers(message)
         return message
 
     def when_ar(self, instant: str | None) -> str:
@@ -154,6 +161,22 @@ class MailRenderer:
 
     def _zone_en(self) -> str:
         return "Riyadh time" if self.zone.key == "Asia/Riyadh" else f"({self.zone.key})"
+
+
+def check_headers(message: EmailMessage) -> None:
+    """Refuse a message whose serialised headers are not the ones set.
+
+    Some Python versions (before 3.11.10, 3.12.5 and 3.13; CVE-2024-6923) fold a header value
+    that holds a line break into a real line break, which adds headers or replaces the body.
+    Read back, such a message shows headers nobody set: it is never sent.
+    """
+    sent = BytesParser(policy=policy.compat32).parsebytes(message.as_bytes(), headersonly=True)
+    if [name.lower() for name in sent.keys()] != [name.lower() for name in message.keys()]:
+        raise UnsafeHeaders(f"headers changed when written: {sorted(set(sent.keys()))}")
+
+
+class UnsafeHeaders(ValueError):
+    """A message would carry headers that were not set: a header value held a line break."""
 
 
 def _category(code: str | None, language: str) -> str:
