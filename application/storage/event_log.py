@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
+import sqlalchemy as sa
 import sqlalchemy.exc
 from eventsourcing.persistence import (
     DatabaseError,
@@ -72,6 +73,39 @@ class EventLogRecorder(SQLAlchemyApplicationRecorder):
         table = events_table_name if schema_name is None else f"{schema_name}.{events_table_name}"
         self._table = table
         self._lock_and_notify = f"LOCK TABLE {table} IN EXCLUSIVE MODE; NOTIFY {self.channel_name};"
+        self._sqlite = engine is not None and engine.dialect.name == "sqlite"
+        if self._sqlite:
+            # SQLite hands out max(id) + 1: after the newest events were deleted, their
+            # positions would be given again, and every follower past them would skip the new
+            # events. AUTOINCREMENT never gives a position twice.
+            self.events_record_cls.__table__.dialect_options["sqlite"]["autoincrement"] = True
+
+    def create_table(self) -> None:
+        """Create the event log's table; on SQLite, one whose positions are never reused."""
+        super().create_table()
+        if self._sqlite:
+            self._never_reuse_positions()
+
+    def _never_reuse_positions(self) -> None:
+        # A table made before positions were kept unique is copied into one that keeps them,
+        # in one transaction, positions and all.
+        table: sa.Table = self.events_record_cls.__table__
+        engine: Any = self.datastore.engine
+        with engine.begin() as connection:
+            made = connection.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table.name,)
+            ).scalar()
+            if made is None or "AUTOINCREMENT" in made.upper():
+                return
+            copy = f"{table.name}_before_autoincrement"
+            connection.exec_driver_sql(f'CREATE TABLE "{copy}" AS SELECT * FROM "{table.name}"')
+            connection.exec_driver_sql(f'DROP TABLE "{table.name}"')
+            table.create(connection)
+            columns = ", ".join(f'"{column.name}"' for column in table.columns)
+            connection.exec_driver_sql(
+                f'INSERT INTO "{table.name}" ({columns}) SELECT {columns} FROM "{copy}"'
+            )
+            connection.exec_driver_sql(f'DROP TABLE "{copy}"')
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], *, session: Any = None, **kwargs: Any
