@@ -15,9 +15,11 @@ from eventsourcing.persistence import OperationalError, RecordConflictError
 
 from domain.categories import Category
 from domain.errors import StaleVersion, TicketNotFound
+from domain.escalation import EscalationReason
 from domain.reference import Reference
+from domain.request import REQUESTER, Channel
 from domain.sla import Complexity, SlaPolicy
-from domain.ticket import REQUESTER, Channel, EscalationReason, Ticket
+from domain.ticket import Ticket
 
 Clock = Callable[[], datetime]
 

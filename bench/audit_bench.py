@@ -24,7 +24,8 @@ from application.settings import Settings
 from bench.measure import scratch_postgres, sqlalchemy_url
 from domain.categories import Category
 from domain.reference import Reference
-from domain.ticket import Channel, Ticket
+from domain.request import Channel
+from domain.ticket import Ticket
 from projections.audit import SealKeeper
 
 KEY = AuditKey(b"a benchmark key, never used for real records")

@@ -94,7 +94,7 @@ def _prepare_tickets(url: str, data_dir: Path, count: int) -> list[str]:
     from application.bootstrap import bootstrap
     from application.settings import Settings
     from domain.categories import Category
-    from domain.ticket import Channel
+    from domain.request import Channel
 
     container = bootstrap(Settings(database_url=url, data_dir=data_dir))
     references = [

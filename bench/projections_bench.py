@@ -40,9 +40,11 @@ from application.bootstrap import Container, bootstrap
 from application.settings import Settings
 from bench.measure import WaitedTooLong, scratch_postgres, sqlalchemy_url, wait_for
 from domain.categories import Category
+from domain.escalation import EscalationReason
 from domain.reference import Reference
+from domain.request import Channel
 from domain.sla import Complexity, SlaState
-from domain.ticket import Channel, EscalationReason, Ticket
+from domain.ticket import Ticket
 from projections.queue import QueueFilter, queue_page, queue_table
 from projections.readmodel import insert_rows
 from projections.report_counts import daily_table, roll_up

@@ -17,7 +17,7 @@ from application.bootstrap import bootstrap
 from application.settings import Settings
 from bench.measure import Figure, describe, rate, scratch_postgres, sqlalchemy_url
 from domain.categories import Category
-from domain.ticket import Channel
+from domain.request import Channel
 
 
 class Bare(Aggregate):

@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from domain.calendar import BusinessCalendar
+from domain.deadlines import has_passed
 
 
 class Complexity(StrEnum):
@@ -55,7 +56,7 @@ class SlaPolicy:
 
     def state(self, started_at: datetime, due: datetime, now: datetime) -> SlaState:
         """On track, at risk (75 % of the business time used) or breached, as of `now`."""
-        if now >= due:
+        if has_passed(due, now):
             return SlaState.BREACHED
         allowed = self.calendar.business_hours_between(started_at, due)
         used = self.calendar.business_hours_between(started_at, now)

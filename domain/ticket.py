@@ -3,139 +3,64 @@
 Every change is an immutable event carrying the acting principal and the instant. Public
 methods are the commands: they check the policy's rules and then trigger one event. The
 `@event` methods' bodies are the state change alone, because they also run on replay.
+Each event is a class declared here with the fields it records: the log holds its topic
+(module and class name) and its fields, so neither may change.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
-from eventsourcing.utils import get_topic
 
 from domain.categories import Category
-from domain.chain import GENESIS, event_hash, event_type_name
+from domain.chain import HashChained
+from domain.deadlines import has_passed, running_deadlines
 from domain.errors import InvalidRequest, TransitionRefused
+from domain.escalation import SUPERVISORY_MANAGEMENT, Escalation, EscalationReason
 from domain.reference import Reference, reference_id
+from domain.request import REQUESTER, Channel
 from domain.sla import Complexity, SlaPolicy
-
-REQUESTER = "requester"
-"""The actor of what the requester does (submitting, following up)."""
+from domain.status import Status
 
 
-class Channel(StrEnum):
-    """The only channels through which requests are accepted (P1)."""
-
-    WEB_FORM = "web_form"
-    EMAIL = "email"
-
-
-class Status(StrEnum):
-    """Where a ticket stands in its handling."""
-
-    NEW = "new"
-    ACKNOWLEDGED = "acknowledged"
-    IN_PROGRESS = "in_progress"
-    FORWARDED = "forwarded_to_management"
-    RESOLVED = "resolved"
-
-    @property
-    def is_open(self) -> bool:
-        """Still waiting on the support team."""
-        return self not in (Status.RESOLVED, Status.FORWARDED)
-
-
-class EscalationReason(StrEnum):
-    """Why a ticket went to supervisory management (P6)."""
-
-    FIRST_RESPONSE_OVERDUE = "first_response_overdue"
-    RESOLUTION_OVERDUE = "resolution_overdue"
-    REQUESTER_FOLLOW_UP_AFTER_DEADLINE = "requester_follow_up_after_deadline"
-    REQUESTER_TO_MANAGEMENT = "requester_to_management"
-    AGENT = "agent"
-
-    @property
-    def is_deadline(self) -> bool:
-        """Raised by the SLA watcher, once per missed deadline."""
-        return self in (
-            EscalationReason.FIRST_RESPONSE_OVERDUE,
-            EscalationReason.RESOLUTION_OVERDUE,
-        )
-
-
-SUPERVISORY_MANAGEMENT = "supervisory_management"
-"""The escalation level the policy names (P6.2)."""
-
-REQUIRED_DETAILS = ("category", "course", "email")
-"""What a request must state (P3.2)."""
-
-
-@dataclass(frozen=True)
-class Escalation:
-    """One escalation of a ticket, as recorded."""
-
-    reason: str
-    level: str
-    deadline: datetime | None
-    at: datetime
-    actor: str
-
-
-def _required_text(name: str, value: str) -> str:
-    text = (value or "").strip()
-    if not text:
-        raise InvalidRequest(f"{name} must not be empty")
-    return text
-
-
-class Ticket(Aggregate):
+class Ticket(HashChained):
     """A support request tracked from receipt to solution (P7.1)."""
 
-    class Event(Aggregate.Event):
-        """Every ticket event names who acted and extends the ticket's hash chain."""
-
-        actor: str
-        prev_hash: str
-        hash: str
+    class Event(HashChained.Event):
+        """Every ticket event names who acted, extends the hash chain and moves the status."""
 
         def mutate(self, aggregate: Any) -> Any:
             mutated = super().mutate(aggregate)
-            assert mutated is not None
-            mutated.chain_head = self.hash  # also on replay, so the next event can link to it
+            # Every event moves the status by the one rule the read models share, not by its body.
+            mutated.status = status_after(mutated.status, self)
             return mutated
-
-    # ---- tamper evidence ------------------------------------------------------------------
 
     @staticmethod
     def create_id(reference: str) -> uuid.UUID:
         """The aggregate id is derived from the reference, so a reference is recorded once."""
         return reference_id(reference)
 
-    @classmethod
-    def _create(cls, event_class: type[Any], *, id: Any = None, **kwargs: Any) -> Any:  # noqa: A002
-        originator_id = cls.create_id(kwargs["reference"])
-        kwargs.update(
-            originator_id=originator_id,
-            originator_version=cls.INITIAL_VERSION,
-            prev_hash=GENESIS,
-        )
-        kwargs["originator_topic"] = get_topic(cls)
-        kwargs["hash"] = event_hash(event_type_name(event_class), kwargs)
-        return super()._create(event_class, id=originator_id, **kwargs)
-
-    def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
-        kwargs.update(
-            originator_id=self.id,
-            originator_version=self.version + 1,
-            prev_hash=self.chain_head,
-        )
-        kwargs["hash"] = event_hash(event_type_name(event_class), kwargs)
-        super().trigger_event(event_class, **kwargs)
-
     # ---- submission (P1, P3.1–P3.2, P5) --------------------------------------------------------
+
+    class Submitted(Aggregate.Created, Event):
+        """A request arrived, with the instants promised for it at the time (P1, P3.2, P5)."""
+
+        reference: str
+        channel: str
+        requester_email: str
+        requester_name: str | None
+        category: str | None
+        course: str | None
+        subject: str
+        description: str
+        language: str
+        missing_details: list[str]
+        message_id: str | None
+        first_response_due: datetime
+        resolution_due: datetime
 
     @classmethod
     def submit(
@@ -182,7 +107,7 @@ class Ticket(Aggregate):
             timestamp=at,
         )
 
-    @event("Submitted")
+    @event(Submitted)
     def __init__(
         self,
         reference: str,
@@ -228,15 +153,15 @@ class Ticket(Aggregate):
         self.follow_ups = 0
         self.forwarded_to: str | None = None
         self.reopened = 0
-        self.chain_head = GENESIS
+
+    class DetailsSupplied(Event):
+        """The requester stated the category or course the first message lacked (P3.2)."""
+
+        category: str | None
+        course: str | None
 
     def supply_details(
-        self,
-        *,
-        category: Category | None,
-        course: str | None,
-        actor: str,
-        at: datetime,
+        self, *, category: Category | None, course: str | None, actor: str, at: datetime
     ) -> None:
         """The requester stated what the first message lacked (P3.2)."""
         self._require_not_resolved("complete")
@@ -255,7 +180,7 @@ class Ticket(Aggregate):
             timestamp=at,
         )
 
-    @event("DetailsSupplied")
+    @event(DetailsSupplied)
     def _details_supplied(
         self, category: str | None, course: str | None, actor: str, timestamp: datetime
     ) -> None:
@@ -268,6 +193,11 @@ class Ticket(Aggregate):
 
     # ---- receipt (P3.3) ----------------------------------------------------------------------
 
+    class Acknowledged(Event):
+        """The receipt email with the reference was sent, with this Message-ID (P3.3)."""
+
+        message_id: str
+
     def acknowledge(self, *, message_id: str, actor: str, at: datetime) -> None:
         """Record that the receipt email with the reference was sent (P3.3)."""
         if self.acknowledgement_message_id is not None:
@@ -276,26 +206,33 @@ class Ticket(Aggregate):
             message_id=_required_text("message_id", message_id), actor=actor, timestamp=at
         )
 
-    @event("Acknowledged")
+    @event(Acknowledged)
     def _acknowledged(self, message_id: str, actor: str, timestamp: datetime) -> None:
         self.acknowledgement_message_id = message_id
-        if self.status is Status.NEW:
-            self.status = Status.ACKNOWLEDGED
 
     # ---- handling (P3.4, P5) -------------------------------------------------------------------
+
+    class Responded(Event):
+        """An agent replied to the requester; the first reply answers P5.1 (P3.4)."""
+
+        message: str
 
     def respond(self, *, message: str, actor: str, at: datetime) -> None:
         """Record a reply to the requester; the first one answers P5.1."""
         self._require_not_resolved("respond to")
         self._responded(message=_required_text("message", message), actor=actor, timestamp=at)
 
-    @event("Responded")
+    @event(Responded)
     def _responded(self, message: str, actor: str, timestamp: datetime) -> None:
         if self.first_responded_at is None:
             self.first_responded_at = timestamp
         self.responses += 1
-        if self.status in (Status.NEW, Status.ACKNOWLEDGED):
-            self.status = Status.IN_PROGRESS
+
+    class Classified(Event):
+        """An agent set the problem's complexity and so its resolution target (P5.2–P5.3)."""
+
+        complexity: str
+        resolution_due: datetime
 
     def classify(self, *, complexity: Complexity, actor: str, at: datetime, sla: SlaPolicy) -> None:
         """Set the problem's complexity, which sets its resolution target (P5.2–P5.3)."""
@@ -307,16 +244,18 @@ class Ticket(Aggregate):
             due = self.resolution_due  # an extension already promised more time; keep it
         self._classified(complexity=complexity.value, resolution_due=due, actor=actor, timestamp=at)
 
-    @event("Classified")
+    @event(Classified)
     def _classified(
-        self,
-        complexity: str,
-        resolution_due: datetime,
-        actor: str,
-        timestamp: datetime,
+        self, complexity: str, resolution_due: datetime, actor: str, timestamp: datetime
     ) -> None:
         self.complexity = Complexity(complexity)
         self.resolution_due = resolution_due
+
+    class DeadlineExtended(Event):
+        """More contact is needed: the new expected resolution time, and why (P5.4)."""
+
+        resolution_due: datetime
+        reason: str
 
     def extend_deadline(
         self, *, resolution_due: datetime, reason: str, actor: str, at: datetime
@@ -334,29 +273,35 @@ class Ticket(Aggregate):
             timestamp=at,
         )
 
-    @event("DeadlineExtended")
+    @event(DeadlineExtended)
     def _deadline_extended(
-        self,
-        resolution_due: datetime,
-        reason: str,
-        actor: str,
-        timestamp: datetime,
+        self, resolution_due: datetime, reason: str, actor: str, timestamp: datetime
     ) -> None:
         self.resolution_due = resolution_due
         self.extensions += 1
+
+    class Resolved(Event):
+        """The solution was given to the requester (P3.4)."""
+
+        summary: str
 
     def resolve(self, *, summary: str, actor: str, at: datetime) -> None:
         """Record that the solution was given to the requester (P3.4)."""
         self._require_not_resolved("resolve")
         self._resolved(summary=_required_text("summary", summary), actor=actor, timestamp=at)
 
-    @event("Resolved")
+    @event(Resolved)
     def _resolved(self, summary: str, actor: str, timestamp: datetime) -> None:
-        self.status = Status.RESOLVED
         self.resolved_at = timestamp
         if self.first_responded_at is None:
             self.first_responded_at = timestamp  # the solution is itself a reply (P3.4)
         self.resolution_summary = summary
+
+    class Reopened(Event):
+        """The requester says the problem is not solved: a new resolution target."""
+
+        reason: str
+        resolution_due: datetime
 
     def reopen(self, *, reason: str, actor: str, at: datetime, sla: SlaPolicy) -> None:
         """The requester says the problem is not solved: the resolution clock starts again."""
@@ -369,15 +314,10 @@ class Ticket(Aggregate):
             timestamp=at,
         )
 
-    @event("Reopened")
+    @event(Reopened)
     def _reopened(
-        self,
-        reason: str,
-        resolution_due: datetime,
-        actor: str,
-        timestamp: datetime,
+        self, reason: str, resolution_due: datetime, actor: str, timestamp: datetime
     ) -> None:
-        self.status = Status.IN_PROGRESS
         self.resolved_at = None
         self.resolution_summary = None
         self.resolution_due = resolution_due
@@ -385,6 +325,12 @@ class Ticket(Aggregate):
         self.reopened += 1
 
     # ---- suggestions (P3.5) ------------------------------------------------------------------
+
+    class ForwardedToManagement(Event):
+        """A suggestion was referred to the competent management, with a note (P3.5)."""
+
+        department: str
+        note: str
 
     def forward_to_management(
         self, *, department: str, note: str, actor: str, at: datetime
@@ -402,18 +348,18 @@ class Ticket(Aggregate):
             timestamp=at,
         )
 
-    @event("ForwardedToManagement")
-    def _forwarded(
-        self,
-        department: str,
-        note: str,
-        actor: str,
-        timestamp: datetime,
-    ) -> None:
+    @event(ForwardedToManagement)
+    def _forwarded(self, department: str, note: str, actor: str, timestamp: datetime) -> None:
         self.forwarded_to = department
-        self.status = Status.FORWARDED
 
     # ---- follow-up and escalation (P6) ---------------------------------------------------------
+
+    class FollowUpReceived(Event):
+        """The requester wrote again quoting the reference (P6.1)."""
+
+        message: str
+        channel: str
+        message_id: str | None
 
     def receive_follow_up(
         self, *, message: str, channel: Channel, at: datetime, message_id: str | None = None
@@ -427,16 +373,19 @@ class Ticket(Aggregate):
             timestamp=at,
         )
 
-    @event("FollowUpReceived")
+    @event(FollowUpReceived)
     def _follow_up_received(
-        self,
-        message: str,
-        channel: str,
-        message_id: str | None,
-        actor: str,
-        timestamp: datetime,
+        self, message: str, channel: str, message_id: str | None, actor: str, timestamp: datetime
     ) -> None:
         self.follow_ups += 1
+
+    class Escalated(Event):
+        """The ticket went to supervisory management, and why (P6)."""
+
+        reason: str
+        level: str
+        note: str
+        deadline: datetime | None
 
     def escalate(
         self,
@@ -463,7 +412,7 @@ class Ticket(Aggregate):
             timestamp=at,
         )
 
-    @event("Escalated")
+    @event(Escalated)
     def _escalated(
         self,
         reason: str,
@@ -483,15 +432,42 @@ class Ticket(Aggregate):
 
     def overdue_deadlines(self, now: datetime) -> list[tuple[EscalationReason, datetime]]:
         """Deadlines that passed unmet as of `now` (P6)."""
-        if self.status is Status.RESOLVED:
-            return []
-        overdue: list[tuple[EscalationReason, datetime]] = []
-        if self.first_responded_at is None and now >= self.first_response_due:
-            overdue.append((EscalationReason.FIRST_RESPONSE_OVERDUE, self.first_response_due))
-        if self.status.is_open and now >= self.resolution_due:
-            overdue.append((EscalationReason.RESOLUTION_OVERDUE, self.resolution_due))
-        return overdue
+        running = running_deadlines(
+            self.status,
+            self.first_responded_at is not None,
+            self.first_response_due,
+            self.resolution_due,
+        )
+        return [
+            (EscalationReason.missed(deadline), due)
+            for deadline, due in running.items()
+            if has_passed(due, now)
+        ]
 
     def _require_not_resolved(self, action: str) -> None:
         if self.status is Status.RESOLVED:
             raise TransitionRefused(f"cannot {action} a resolved ticket; reopen it first")
+
+
+def status_after(status: Status, domain_event: Ticket.Event) -> Status:
+    """Where a ticket stands once this event is applied: the one rule the aggregate and the
+    read models follow (P3.3–P3.5)."""
+    match domain_event:
+        case Ticket.Acknowledged() if status is Status.NEW:
+            return Status.ACKNOWLEDGED
+        case Ticket.Responded() if status in (Status.NEW, Status.ACKNOWLEDGED):
+            return Status.IN_PROGRESS
+        case Ticket.ForwardedToManagement():
+            return Status.FORWARDED
+        case Ticket.Resolved():
+            return Status.RESOLVED
+        case Ticket.Reopened():
+            return Status.IN_PROGRESS
+    return status
+
+
+def _required_text(name: str, value: str) -> str:
+    text = (value or "").strip()
+    if not text:
+        raise InvalidRequest(f"{name} must not be empty")
+    return text

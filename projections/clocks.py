@@ -11,56 +11,36 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 
+from domain.deadlines import Outcome, outcome
+from domain.escalation import EscalationReason
 from domain.sla import SlaPolicy, SlaState
-from domain.ticket import EscalationReason, Status
+from domain.status import Status
+from domain.ticket import Ticket
 from projections.readmodel import Instant, Row, utc
-from projections.ticket_events import (
-    Acknowledged,
-    Classified,
-    DeadlineExtended,
-    DetailsSupplied,
-    Escalated,
-    ForwardedToManagement,
-    Reopened,
-    Resolved,
-    Responded,
-    Submitted,
-    details_after,
-    status_after,
-    topics_of,
-)
+from projections.ticket_events import details_after, status_value_after, topics_of
 
 CLOCK_EVENTS = topics_of(
-    Submitted,
-    Acknowledged,
-    Responded,
-    Classified,
-    DeadlineExtended,
-    Escalated,
-    ForwardedToManagement,
-    Resolved,
-    Reopened,
+    Ticket.Submitted,
+    Ticket.Acknowledged,
+    Ticket.Responded,
+    Ticket.Classified,
+    Ticket.DeadlineExtended,
+    Ticket.Escalated,
+    Ticket.ForwardedToManagement,
+    Ticket.Resolved,
+    Ticket.Reopened,
 )
 """The events that move a ticket's first-response and resolution clocks."""
 
-REPORTED_EVENTS = (*CLOCK_EVENTS, *topics_of(DetailsSupplied))
+REPORTED_EVENTS = (*CLOCK_EVENTS, *topics_of(Ticket.DetailsSupplied))
 """The clock events, and the category and course a requester stated after submitting (P3.2)."""
 
 _ONE_US = timedelta(microseconds=1)
 _SEVERITY = {SlaState.ON_TRACK: 0, SlaState.AT_RISK: 1, SlaState.BREACHED: 2}
-
-
-class Outcome(StrEnum):
-    """How a deadline ended, or that it is still running."""
-
-    PENDING = "pending"
-    MET = "met"
-    BREACHED = "breached"
 
 
 def clock_columns() -> list[sa.Column[Any]]:
@@ -83,7 +63,7 @@ def clock_columns() -> list[sa.Column[Any]]:
     ]
 
 
-def start_clocks(submitted: Any) -> Row:
+def start_clocks(submitted: Ticket.Submitted) -> Row:
     """The clocks of a ticket just submitted, with the due instants it was promised (P5)."""
     at = utc(submitted.timestamp)
     return {
@@ -104,36 +84,48 @@ def start_clocks(submitted: Any) -> Row:
     }
 
 
-def advance_clocks(row: Row, domain_event: Any, policy: SlaPolicy) -> Row:
+def advance_clocks(row: Row, domain_event: Ticket.Event, policy: SlaPolicy) -> Row:
     """The clocks after one more of the ticket's events (a new dict; `row` is left alone)."""
     row = details_after(dict(row), domain_event)
     at = utc(domain_event.timestamp)
-    row["status"] = status_after(row["status"], domain_event)
-    if isinstance(domain_event, Responded):
-        row["responses"] += 1
-        _first_response(row, at, policy)
-    elif isinstance(domain_event, (Classified, DeadlineExtended)):
-        row["resolution_due"] = utc(domain_event.resolution_due)
-        if isinstance(domain_event, DeadlineExtended):
+    row["status"] = status_value_after(row["status"], domain_event)
+    match domain_event:
+        case Ticket.Responded():
+            row["responses"] += 1
+            _first_response(row, at, policy)
+        case Ticket.Classified(resolution_due=due):
+            row["resolution_due"] = utc(due)
+        case Ticket.DeadlineExtended(resolution_due=due):
+            row["resolution_due"] = utc(due)
             row["extensions"] += 1
-    elif isinstance(domain_event, Escalated):
-        row["escalations"] += 1
-        if domain_event.reason == EscalationReason.FIRST_RESPONSE_OVERDUE:
-            row["first_response_escalated"] = True
-        elif domain_event.reason == EscalationReason.RESOLUTION_OVERDUE:
-            row["resolution_escalated_due"] = utc(domain_event.deadline)
-    elif isinstance(domain_event, (ForwardedToManagement, Resolved)):
-        if isinstance(domain_event, Resolved):
+        case Ticket.Escalated():
+            _escalated(row, domain_event)
+        case Ticket.Resolved():
             _first_response(row, at, policy)  # the solution answers the request (P3.4)
-        if row["resolved_at"] is None:
-            row["resolved_at"] = at
-            row["resolution_hours"] = policy.business_hours_taken(row["resolution_started_at"], at)
-    elif isinstance(domain_event, Reopened):
-        row["resolved_at"] = None
-        row["resolution_hours"] = None
-        row["resolution_started_at"] = at
-        row["resolution_due"] = utc(domain_event.resolution_due)
+            _closed(row, at, policy)
+        case Ticket.ForwardedToManagement():
+            _closed(row, at, policy)
+        case Ticket.Reopened():
+            row["resolved_at"] = None
+            row["resolution_hours"] = None
+            row["resolution_started_at"] = at
+            row["resolution_due"] = utc(domain_event.resolution_due)
     return row
+
+
+def _escalated(row: Row, escalated: Ticket.Escalated) -> None:
+    row["escalations"] += 1
+    if escalated.reason == EscalationReason.FIRST_RESPONSE_OVERDUE:
+        row["first_response_escalated"] = True
+    elif escalated.reason == EscalationReason.RESOLUTION_OVERDUE and escalated.deadline:
+        row["resolution_escalated_due"] = utc(escalated.deadline)
+
+
+def _closed(row: Row, at: datetime, policy: SlaPolicy) -> None:
+    """Solved or referred (P3.4, P3.5): the resolution clock stops, once."""
+    if row["resolved_at"] is None:
+        row["resolved_at"] = at
+        row["resolution_hours"] = policy.business_hours_taken(row["resolution_started_at"], at)
 
 
 def _first_response(row: Row, at: datetime, policy: SlaPolicy) -> None:
@@ -144,19 +136,15 @@ def _first_response(row: Row, at: datetime, policy: SlaPolicy) -> None:
 
 def first_response_outcome(row: Row) -> Outcome:
     """Met or breached once answered; breached also when the watcher escalated it (P5.1, P6)."""
-    answered = row["first_response_at"]
-    if answered is not None:
-        return Outcome.MET if answered <= row["first_response_due"] else Outcome.BREACHED
-    return Outcome.BREACHED if row["first_response_escalated"] else Outcome.PENDING
+    return outcome(
+        row["first_response_due"], row["first_response_at"], passed=row["first_response_escalated"]
+    )
 
 
 def resolution_outcome(row: Row) -> Outcome:
     """Met or breached once closed; breached also when the running deadline was escalated."""
-    closed = row["resolved_at"]
-    if closed is not None:
-        return Outcome.MET if closed <= row["resolution_due"] else Outcome.BREACHED
     escalated = row["resolution_escalated_due"] == row["resolution_due"]
-    return Outcome.BREACHED if escalated else Outcome.PENDING
+    return outcome(row["resolution_due"], row["resolved_at"], passed=escalated)
 
 
 def at_risk_from(policy: SlaPolicy, started: datetime, due: datetime) -> datetime:

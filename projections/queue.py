@@ -16,23 +16,19 @@ import sqlalchemy as sa
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyTrackingRecorder
 from sqlalchemy.engine import Engine
 
+from domain.deadlines import Deadline, running_deadlines
 from domain.sla import SlaPolicy, SlaState
-from domain.ticket import Status
+from domain.status import Status
+from domain.ticket import Ticket
 from projections.clocks import at_risk_from, worst_state
 from projections.cursor import encode_cursor, past_cursor
 from projections.readmodel import Instant, Row, TicketRows, utc
 from projections.ticket_events import (
     EVERY_TICKET_EVENT,
     OPEN_STATUSES,
-    Classified,
-    DeadlineExtended,
-    Escalated,
-    Reopened,
-    Responded,
-    Submitted,
     agent_of,
     details_after,
-    status_after,
+    status_value_after,
 )
 
 metadata = sa.MetaData()
@@ -104,31 +100,34 @@ class QueueProjection(TicketRows):
             functools.partial(at_risk_from, policy)
         )
 
-    def fold(self, row: Row | None, domain_event: Any) -> Row | None:
-        if isinstance(domain_event, Submitted):
+    def fold(self, row: Row | None, domain_event: Ticket.Event) -> Row | None:
+        if isinstance(domain_event, Ticket.Submitted):
             row = self._submitted(domain_event)
         elif row is None:
             return None
         else:
             row = dict(row)
         row["version"] = domain_event.originator_version
-        row["status"] = status_after(row["status"], domain_event)
+        row["status"] = status_value_after(row["status"], domain_event)
         row["is_open"] = row["status"] in OPEN_STATUSES
         row["assignee"] = agent_of(domain_event.actor) or row["assignee"]
         details_after(row, domain_event)
-        if isinstance(domain_event, Responded):
-            row["responded"] = True
-        elif isinstance(domain_event, (Classified, DeadlineExtended)):
-            self._resolution_clock(row, row["resolution_started_at"], domain_event.resolution_due)
-        elif isinstance(domain_event, Reopened):
-            self._resolution_clock(row, domain_event.timestamp, domain_event.resolution_due)
-        elif isinstance(domain_event, Escalated):
-            row["escalations"] += 1
-            row["escalation_level"] = domain_event.level
+        match domain_event:
+            case Ticket.Responded():
+                row["responded"] = True
+            case (
+                Ticket.Classified(resolution_due=due) | Ticket.DeadlineExtended(resolution_due=due)
+            ):
+                self._resolution_clock(row, row["resolution_started_at"], due)
+            case Ticket.Reopened():
+                self._resolution_clock(row, domain_event.timestamp, domain_event.resolution_due)
+            case Ticket.Escalated():
+                row["escalations"] += 1
+                row["escalation_level"] = domain_event.level
         row["next_due"], row["at_risk_at"] = _next_instants(row)
         return row
 
-    def _submitted(self, submitted: Any) -> Row:
+    def _submitted(self, submitted: Ticket.Submitted) -> Row:
         at = utc(submitted.timestamp)
         row: Row = {
             "ticket_id": submitted.originator_id,
@@ -160,15 +159,17 @@ class QueueProjection(TicketRows):
 
 
 def _running_clocks(row: Row) -> list[tuple[datetime, datetime, datetime]]:
-    """(started, due, at risk from) of each clock still running on an open ticket."""
+    """(started, due, at risk from) of each clock still running: the queue keeps open tickets."""
     if not row["is_open"]:
         return []
-    clocks = [(row["resolution_started_at"], row["resolution_due"], row["resolution_at_risk"])]
-    if not row["responded"]:
-        clocks.append(
-            (row["submitted_at"], row["first_response_due"], row["first_response_at_risk"])
-        )
-    return clocks
+    clocks = {
+        Deadline.FIRST_RESPONSE: (row["submitted_at"], row["first_response_at_risk"]),
+        Deadline.RESOLUTION: (row["resolution_started_at"], row["resolution_at_risk"]),
+    }
+    running = running_deadlines(
+        Status(row["status"]), row["responded"], row["first_response_due"], row["resolution_due"]
+    )
+    return [(clocks[d][0], due, clocks[d][1]) for d, due in running.items()]
 
 
 def _next_instants(row: Row) -> tuple[datetime | None, datetime | None]:

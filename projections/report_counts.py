@@ -20,6 +20,7 @@ from psycopg2.extras import execute_values
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 
+from domain.deadlines import Outcome, outcome
 from projections.readmodel import Row
 
 GROUPINGS = ("category", "course", "channel", "week")
@@ -58,16 +59,16 @@ _DELETE_ROWS = 2_000  # keys a statement: well under PostgreSQL's 65,535 paramet
 
 
 def _contribution(row: Row, sign: int) -> tuple[int, ...]:
-    def outcome(done: str, due: str) -> tuple[int, int]:
-        at = row[done]
-        return (0, 0) if at is None else (sign * (at <= row[due]), sign * (at > row[due]))
+    def met_late(done: str, due: str) -> tuple[int, int]:
+        ended = outcome(row[due], row[done])
+        return sign * (ended is Outcome.MET), sign * (ended is Outcome.BREACHED)
 
     return (
         sign,
         sign * row["escalations"],
-        *outcome("first_response_at", "first_response_due"),
+        *met_late("first_response_at", "first_response_due"),
         sign * (row["first_response_hours"] is not None),
-        *outcome("resolved_at", "resolution_due"),
+        *met_late("resolved_at", "resolution_due"),
         sign * (row["resolution_hours"] is not None),
     )
 
@@ -192,6 +193,7 @@ def _counted(tickets: sa.Table, group: sa.Column[Any], now: datetime) -> sa.Sele
     c = tickets.c
     columns: list[Any] = [group.label("grouped"), sa.literal(1).label("tickets"), c.escalations]
     for prefix, due, done, hours in _CLOCKS:
+        # `domain.deadlines.outcome` as of `now`, in SQL: the database counts the rows.
         met = sa.and_(c[done].is_not(None), c[done] <= c[due])
         breached = sa.or_(
             sa.and_(c[done].is_not(None), c[done] > c[due]),

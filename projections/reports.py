@@ -7,9 +7,7 @@ passed unmet counts as breached, even before the ticket is answered.
 
 from __future__ import annotations
 
-import math
-import re
-from concurrent.futures import ThreadPoolExecutor
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,21 +17,13 @@ from eventsourcing_sqlalchemy.recorders import SQLAlchemyTrackingRecorder
 from sqlalchemy.engine import Connection, Engine
 
 from domain.sla import SlaPolicy
+from domain.ticket import Ticket
 from projections.clocks import REPORTED_EVENTS, advance_clocks, clock_columns, start_clocks
-from projections.percentile import enable_percentiles, interpolated, percentile
+from projections.percentile import enable_percentiles
 from projections.readmodel import Row, TicketRows
-from projections.report_counts import (
-    GROUPINGS,
-    counts_query,
-    daily_table,
-    open_deadlines,
-    roll_up,
-    within,
-)
-from projections.ticket_events import (
-    Submitted,
-    iso_week,
-)
+from projections.report_counts import GROUPINGS, counts_query, daily_table, open_deadlines, roll_up
+from projections.report_percentiles import CLOCKS, Scope, ranked_percentiles, sorted_percentiles
+from projections.ticket_events import iso_week
 
 __all__ = ["GROUPINGS", "ReportsProjection", "SlaReport", "reports_table", "sla_report"]
 
@@ -56,7 +46,7 @@ sa.Index(
     sqlite_where=open_deadlines(reports_table),
 )
 # Each grouping's hours in order, and all tickets' hours, with the submission instant for the
-# scope: percentiles read the values at their ranks (see `_ranked_percentiles`). PostgreSQL
+# scope: percentiles read the values at their ranks (`ranked_percentiles`). PostgreSQL
 # only: on SQLite the percentile is computed in Python over the embedded shape's few tickets.
 _ORDERED = [
     sa.Index(
@@ -83,8 +73,8 @@ class ReportsProjection(TicketRows):
         super().__init__(view)
         self.policy = policy
 
-    def fold(self, row: Row | None, domain_event: Any) -> Row | None:
-        if isinstance(domain_event, Submitted):
+    def fold(self, row: Row | None, domain_event: Ticket.Event) -> Row | None:
+        if isinstance(domain_event, Ticket.Submitted):
             return {
                 "ticket_id": domain_event.originator_id,
                 "week": iso_week(domain_event.timestamp, self.policy.calendar.timezone),
@@ -179,7 +169,7 @@ def sla_report(
     """
     if group_by not in GROUPINGS:
         raise ValueError(f"group_by must be one of {', '.join(GROUPINGS)}")
-    scope = Scope(reports_table.c[group_by], start, end)
+    scope = Scope(reports_table, reports_table.c[group_by], start, end)
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             # One snapshot for all the report's queries: the ranks read from the indexes must
@@ -197,11 +187,11 @@ def sla_report(
             scope = _without_needless_bounds(connection, scope)
             known = {
                 prefix: {line["grouped"]: line[f"{prefix}_known"] for line in lines}
-                for prefix in _CLOCKS
+                for prefix in CLOCKS
             }
-            found = _ranked_side_by_side(engine, connection, scope, known)
+            found = ranked_percentiles(engine, connection, scope, known)
         else:
-            found = _sorted_percentiles(connection, scope)
+            found = sorted_percentiles(connection, scope)
     for prefix, (by_group, overall) in found.items():
         for line in lines:
             line[f"{prefix}_median"], line[f"{prefix}_p90"] = by_group.get(
@@ -215,25 +205,7 @@ def sla_report(
     )
 
 
-@dataclass(frozen=True)
-class Scope:
-    """The tickets a report covers (submitted in [start, end)) and the column it groups by."""
-
-    group: sa.Column[Any]
-    start: datetime | None
-    end: datetime | None
-
-    def conditions(self) -> list[Any]:
-        """The scope as SQLAlchemy conditions on `reports_tickets`."""
-        return within(reports_table.c.submitted_at, self.start, self.end)
-
-
-_CLOCKS = ("first_response", "resolution")
-_COUNTED = tuple(f"{prefix}_{outcome}" for prefix in _CLOCKS for outcome in ("met", "breached"))
-_FRACTIONS = (0.5, 0.9)
-
-Percentiles = tuple[float | None, float | None]
-Found = tuple[dict[Any, Percentiles], Percentiles]  # by group, and over all
+_COUNTED = tuple(f"{prefix}_{outcome}" for prefix in CLOCKS for outcome in ("met", "breached"))
 
 
 def _reads_by_rank(connection: Connection, tickets: int) -> bool:
@@ -251,142 +223,6 @@ def _reads_by_rank(connection: Connection, tickets: int) -> bool:
     return bool(estimate and estimate > 0 and tickets * 8 >= estimate)
 
 
-def _sorted_percentiles(connection: Connection, scope: Scope) -> dict[str, Found]:
-    """Median and p90 of both clocks' hours, by group and over all, by the database's sort."""
-    conditions = scope.conditions()
-    figures = [
-        percentile(reports_table.c[f"{prefix}_hours"], fraction)
-        for prefix in _CLOCKS
-        for fraction in _FRACTIONS
-    ]
-    by_group = connection.execute(
-        sa.select(scope.group, *figures).where(*conditions).group_by(scope.group)
-    ).all()
-    overall = connection.execute(sa.select(*figures).where(*conditions)).one()
-    return {
-        prefix: (
-            {row[0]: (row[1 + 2 * i], row[2 + 2 * i]) for row in by_group},
-            (overall[2 * i], overall[1 + 2 * i]),
-        )
-        for i, prefix in enumerate(_CLOCKS)
-    }
-
-
-def _ranked_side_by_side(
-    engine: Engine, connection: Connection, scope: Scope, known: dict[str, dict[Any, int]]
-) -> dict[str, Found]:
-    """Both clocks' percentiles read by rank at once, on two connections in one snapshot.
-
-    Walking index entries is the report's main cost, and a server process walks for one
-    connection only: the second clock on a second connection puts another core to work.
-    The second connection adopts the first one's snapshot, so both read the same tickets
-    as the counts did.
-    """
-    snapshot = str(connection.execute(sa.text("SELECT pg_export_snapshot()")).scalar_one())
-    if not re.fullmatch(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?", snapshot):
-        raise ValueError(f"unexpected snapshot name {snapshot!r}")
-    first, second = _CLOCKS
-
-    def ranked(on: Connection, prefix: str) -> Found:
-        return _ranked_percentiles(on, reports_table.c[f"{prefix}_hours"], scope, known[prefix])
-
-    def in_snapshot(prefix: str) -> Found:
-        with engine.connect() as other:
-            other.execution_options(isolation_level="REPEATABLE READ")
-            # The first statement of the transaction, as PostgreSQL requires; a name checked
-            # above, since this statement takes no parameters.
-            other.execute(sa.text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
-            return ranked(other, prefix)
-
-    with ThreadPoolExecutor(1, thread_name_prefix="report") as helper:
-        later = helper.submit(in_snapshot, second)
-        found = {first: ranked(connection, first)}
-        found[second] = later.result()
-    return found
-
-
-def _ranked_percentiles(
-    connection: Connection, hours: sa.Column[Any], scope: Scope, known: dict[Any, int]
-) -> Found:
-    """The same percentiles, exact, from the values at their ranks (PostgreSQL).
-
-    A group's values in order are a stretch of its `_ORDERED` index, so the value at rank k
-    is k entries into it, or n - k from its end: no sort of a million values, which took most
-    of a report's second, and at most half a group read for its median, a tenth for its p90.
-    The group sizes come from the counts, read in the same snapshot.
-    """
-    column, group = hours.name, scope.group.name
-    conditions, parameters = _scope_sql(scope)
-    at_rank = (
-        f"SELECT {column} FROM reports_tickets WHERE {{match}} AND {column} IS NOT NULL"
-        f"{conditions} ORDER BY {column} {{direction}} OFFSET {{skip}} LIMIT 2"
-    )
-    sizes = {g: n for g, n in [*known.items(), (_ALL, sum(known.values()))] if n}
-    plan = {(g, f): _reading(_rank(f, n), n) for g, n in sizes.items() for f in _FRACTIONS}
-    values: dict[tuple[Any, float], list[float]] = {}
-    for direction in ("ASC", "DESC"):
-        named = [
-            (g, f, skip)
-            for (g, f), (way, skip, _) in plan.items()
-            if way == direction and g is not None and g is not _ALL
-        ]
-        if named:
-            found = connection.execute(
-                sa.text(
-                    "SELECT w.grouped, w.fraction, ARRAY("
-                    + at_rank.format(
-                        match=f"{group} = w.grouped", direction=direction, skip="w.skip"
-                    )
-                    + ") FROM unnest(CAST(:groups AS text[]), CAST(:fractions AS float8[]),"
-                    " CAST(:skips AS bigint[])) AS w(grouped, fraction, skip)"
-                ),
-                {
-                    **parameters,
-                    "groups": [g for g, _, _ in named],
-                    "fractions": [f for _, f, _ in named],
-                    "skips": [skip for _, _, skip in named],
-                },
-            )
-            values.update({(g, f): v for g, f, v in found})
-        for key, match in ((None, f"{group} IS NULL"), (_ALL, "TRUE")):
-            wanted = [
-                (f, skip)
-                for (g, f), (way, skip, _) in plan.items()
-                if g is key and way == direction
-            ]
-            if wanted:
-                statement = ", ".join(
-                    f"ARRAY({at_rank.format(match=match, direction=direction, skip=skip)})"
-                    for _, skip in wanted
-                )
-                row = connection.execute(sa.text(f"SELECT {statement}"), parameters).one()
-                values.update({(key, f): v for (f, _), v in zip(wanted, row, strict=True)})
-
-    def figures(g: Any, n: int) -> Percentiles:
-        median, p90 = (
-            interpolated(sorted(values[g, f])[_rank(f, n) - plan[g, f][2] :], f, n)
-            for f in _FRACTIONS
-        )
-        return median, p90
-
-    by_group = {g: figures(g, n) for g, n in sizes.items() if g is not _ALL}
-    return by_group, figures(_ALL, sizes[_ALL]) if _ALL in sizes else (None, None)
-
-
-def _reading(low: int, count: int) -> tuple[str, int, int]:
-    """How to read the values at ranks `low` and `low + 1` of `count`: from the nearer end.
-
-    (direction, entries to skip, rank of the first value read once sorted)
-    """
-    if low <= count - 1 - low:
-        return "ASC", low, low
-    skip = max(0, count - 2 - low)
-    return "DESC", skip, count - 2 - skip
-
-
-_ALL = object()  # the key of the percentiles over all groups
-
-
 def _without_needless_bounds(connection: Connection, scope: Scope) -> Scope:
     """The scope without the bounds that leave no ticket out: checking one on every index
     entry read costs a third of the time, and a report up to now has such a bound."""
@@ -398,20 +234,4 @@ def _without_needless_bounds(connection: Connection, scope: Scope) -> Scope:
         None if first is None or (scope.start is not None and scope.start <= first) else scope.start
     )
     end = None if last is None or (scope.end is not None and scope.end > last) else scope.end
-    return Scope(scope.group, start, end)
-
-
-def _rank(fraction: float, count: int) -> int:
-    """The 0-based rank of the lower of the two values a percentile interpolates between."""
-    return math.floor(fraction * (count - 1))
-
-
-def _scope_sql(scope: Scope) -> tuple[str, dict[str, Any]]:
-    conditions, parameters = "", {}
-    if scope.start is not None:
-        conditions += " AND submitted_at >= :start"
-        parameters["start"] = scope.start
-    if scope.end is not None:
-        conditions += " AND submitted_at < :end"
-        parameters["end"] = scope.end
-    return conditions, parameters
+    return dataclasses.replace(scope, start=start, end=end)

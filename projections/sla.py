@@ -7,14 +7,15 @@ so the SLA watcher finds the tickets to escalate with one indexed comparison wit
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyTrackingRecorder
 from sqlalchemy.engine import Engine
 
+from domain.deadlines import Deadline, running_deadlines
 from domain.sla import SlaPolicy
-from domain.ticket import Status
+from domain.status import Status
+from domain.ticket import Ticket
 from projections.clocks import (
     REPORTED_EVENTS,
     advance_clocks,
@@ -24,10 +25,6 @@ from projections.clocks import (
     start_clocks,
 )
 from projections.readmodel import Instant, Row, TicketRows
-from projections.ticket_events import (
-    OPEN_STATUSES,
-    Submitted,
-)
 
 metadata = sa.MetaData()
 sla_table = sa.Table(
@@ -60,8 +57,8 @@ class SlaProjection(TicketRows):
         super().__init__(view)
         self.policy = policy
 
-    def fold(self, row: Row | None, domain_event: Any) -> Row | None:
-        if isinstance(domain_event, Submitted):
+    def fold(self, row: Row | None, domain_event: Ticket.Event) -> Row | None:
+        if isinstance(domain_event, Ticket.Submitted):
             row = {
                 "ticket_id": domain_event.originator_id,
                 "reference": domain_event.reference,
@@ -79,21 +76,22 @@ class SlaProjection(TicketRows):
 
 
 def _watch_due(row: Row) -> datetime | None:
-    """The earliest deadline the watcher would escalate and has not yet (P6).
+    """The earliest open deadline the watcher would escalate and has not yet (P6).
 
-    The same rule as `Ticket.overdue_deadlines`: the first response until a reply comes or the
-    ticket is solved; the resolution while the ticket is open.
+    Open by the rule of `running_deadlines`, the first response counting as given once an agent
+    replied.
     """
-    deadlines = []
-    if (
-        row["responses"] == 0
-        and row["status"] != Status.RESOLVED
-        and not row["first_response_escalated"]
-    ):
-        deadlines.append(row["first_response_due"])
-    if row["status"] in OPEN_STATUSES and row["resolution_escalated_due"] != row["resolution_due"]:
-        deadlines.append(row["resolution_due"])
-    return min(deadlines, default=None)
+    running = running_deadlines(
+        Status(row["status"]),
+        row["responses"] > 0,
+        row["first_response_due"],
+        row["resolution_due"],
+    )
+    escalated = {
+        Deadline.FIRST_RESPONSE: row["first_response_escalated"],
+        Deadline.RESOLUTION: row["resolution_escalated_due"] == row["resolution_due"],
+    }
+    return min((due for deadline, due in running.items() if not escalated[deadline]), default=None)
 
 
 def overdue_candidates(engine: Engine, now: datetime) -> list[str]:

@@ -8,27 +8,15 @@ ticket keeps a row too, out of sight until it turns out to be a suggestion.
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from domain.categories import Category
-from domain.ticket import Status
+from domain.status import Status
+from domain.ticket import Ticket
 from projections.cursor import encode_cursor, past_cursor
 from projections.readmodel import Instant, Row, TicketRows, utc
-from projections.ticket_events import (
-    Acknowledged,
-    DetailsSupplied,
-    ForwardedToManagement,
-    Reopened,
-    Resolved,
-    Responded,
-    Submitted,
-    details_after,
-    status_after,
-    topics_of,
-)
+from projections.ticket_events import details_after, status_value_after, topics_of
 
 metadata = sa.MetaData()
 suggestions_table = sa.Table(
@@ -62,43 +50,28 @@ class SuggestionsProjection(TicketRows):
     name = "suggestions"
     tables = (suggestions_table,)
     topics = topics_of(
-        Submitted,
-        Acknowledged,
-        Responded,
-        ForwardedToManagement,
-        Resolved,
-        Reopened,
-        DetailsSupplied,
+        Ticket.Submitted,
+        Ticket.Acknowledged,
+        Ticket.Responded,
+        Ticket.ForwardedToManagement,
+        Ticket.Resolved,
+        Ticket.Reopened,
+        Ticket.DetailsSupplied,
     )
 
-    def fold(self, row: Row | None, domain_event: Any) -> Row | None:
-        if isinstance(domain_event, Submitted):
-            if domain_event.category not in (Category.SUGGESTION, None):
-                return None
-            return {
-                "ticket_id": domain_event.originator_id,
-                "reference": domain_event.reference,
-                "course": domain_event.course,
-                "channel": domain_event.channel,
-                "language": domain_event.language,
-                "submitted_at": utc(domain_event.timestamp),
-                "status": Status.NEW.value,
-                "department": None,
-                "note": None,
-                "forwarded_at": None,
-                "forwarded_by": None,
-                "category_unknown": domain_event.category is None,
-            }
+    def fold(self, row: Row | None, domain_event: Ticket.Event) -> Row | None:
+        if isinstance(domain_event, Ticket.Submitted):
+            return _submitted(domain_event)
         if row is None:
             return None
-        if isinstance(domain_event, DetailsSupplied) and domain_event.category is not None:
+        if isinstance(domain_event, Ticket.DetailsSupplied) and domain_event.category is not None:
             if domain_event.category != Category.SUGGESTION:
                 return None  # not a suggestion after all
             row = dict(row, category_unknown=False)
         row = details_after(
-            dict(row, status=status_after(row["status"], domain_event)), domain_event
+            dict(row, status=status_value_after(row["status"], domain_event)), domain_event
         )
-        if isinstance(domain_event, ForwardedToManagement):
+        if isinstance(domain_event, Ticket.ForwardedToManagement):
             row.update(
                 department=domain_event.department,
                 note=domain_event.note,
@@ -106,6 +79,26 @@ class SuggestionsProjection(TicketRows):
                 forwarded_by=domain_event.actor,
             )
         return row
+
+
+def _submitted(submitted: Ticket.Submitted) -> Row | None:
+    """A suggestion's row, or a row kept out of sight while the category is unknown (P3.2)."""
+    if submitted.category not in (Category.SUGGESTION, None):
+        return None
+    return {
+        "ticket_id": submitted.originator_id,
+        "reference": submitted.reference,
+        "course": submitted.course,
+        "channel": submitted.channel,
+        "language": submitted.language,
+        "submitted_at": utc(submitted.timestamp),
+        "status": Status.NEW.value,
+        "department": None,
+        "note": None,
+        "forwarded_at": None,
+        "forwarded_by": None,
+        "category_unknown": submitted.category is None,
+    }
 
 
 def suggestions_page(

@@ -14,10 +14,12 @@ from application.audit.chain import ChainVerifier, Verification
 from application.audit.records import EventLog, StoredRecord, jsonable
 from application.audit.seals import AuditKey
 from application.desk import SupportDesk
+from domain.deadlines import Outcome, outcome
 from domain.errors import InvalidRequest, TicketNotFound
 from domain.reference import Reference
-from domain.sla import SlaPolicy
-from domain.ticket import Status, Ticket
+from domain.sla import SlaPolicy, SlaState
+from domain.status import Status
+from domain.ticket import Ticket
 
 TICKET_FIELDS = (
     "reference",
@@ -85,13 +87,13 @@ def sla_standing(sla: SlaPolicy, ticket: Ticket, at: datetime) -> dict[str, Any]
 
 
 def _finished(done_at: datetime, due: datetime) -> dict[str, Any]:
-    missed = done_at > due
+    missed = outcome(due, done_at) is Outcome.BREACHED
     return {"state": "missed" if missed else "met", "due": due, "at": done_at, "breached": missed}
 
 
 def _running(sla: SlaPolicy, started: datetime, due: datetime, at: datetime) -> dict[str, Any]:
     state = sla.state(started, due, at)
-    return {"state": state.value, "due": due, "breached": state.value == "breached"}
+    return {"state": state.value, "due": due, "breached": state is SlaState.BREACHED}
 
 
 class Audit:

@@ -33,7 +33,9 @@ from application.mail.notifications import Addresses
 from application.mail.outbox import mail_metadata
 from application.mail.statements import read_category, read_course
 from domain.errors import InvalidRequest, TicketNotFound, TransitionRefused
-from domain.ticket import REQUESTER, Channel, EscalationReason, Ticket
+from domain.escalation import EscalationReason
+from domain.request import REQUESTER, Channel
+from domain.ticket import Ticket
 
 log = logging.getLogger(__name__)
 

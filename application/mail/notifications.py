@@ -93,23 +93,21 @@ def email_id(reference: str, version: int, kind: EmailKind) -> str:
     return f"{kind.value}.{version}.{reference}"
 
 
-MAIL_EVENTS = frozenset(
-    {
-        "Submitted",
-        "Responded",
-        "Classified",
-        "DeadlineExtended",
-        "Resolved",
-        "Escalated",
-        "ForwardedToManagement",
-    }
+MAIL_EVENTS: tuple[type[Ticket.Event], ...] = (
+    Ticket.Submitted,
+    Ticket.Responded,
+    Ticket.Classified,
+    Ticket.DeadlineExtended,
+    Ticket.Resolved,
+    Ticket.Escalated,
+    Ticket.ForwardedToManagement,
 )
 """The ticket events that cause an email; the others (e.g. Acknowledged) cause none."""
 
 
 def causes_email(event: Ticket.Event) -> bool:
     """Whether this event causes an email (and so needs the ticket to address it)."""
-    return type(event).__name__ in MAIL_EVENTS
+    return isinstance(event, MAIL_EVENTS)
 
 
 def _instant(value: datetime | None) -> str | None:
@@ -118,17 +116,12 @@ def _instant(value: datetime | None) -> str | None:
 
 def emails_for(event: Ticket.Event, ticket: Ticket, addresses: Addresses) -> list[OutgoingEmail]:
     """The emails this event causes; `ticket` is the ticket as the event left it."""
-    if not causes_email(event):
-        return []
-    name = type(event).__name__
-    version = event.originator_version
-    data = vars(event)
     # Replies to a request that came by email thread under it in the requester's mail program.
-    thread = data.get("message_id") if name == "Submitted" else None
+    thread = event.message_id if isinstance(event, Ticket.Submitted) else None
 
     def email(kind: EmailKind, to: str, **context: ContextValue) -> OutgoingEmail:
         return OutgoingEmail(
-            message_id=email_id(ticket.reference, version, kind),
+            message_id=email_id(ticket.reference, event.originator_version, kind),
             kind=kind,
             to=to,
             reference=ticket.reference,
@@ -137,75 +130,66 @@ def emails_for(event: Ticket.Event, ticket: Ticket, addresses: Addresses) -> lis
         )
 
     requester = ticket.requester_email
-    if name == "Submitted":
-        emails = [
-            email(
-                EmailKind.RECEIPT,
-                requester,
-                subject=ticket.subject,
-                category=ticket.category.value if ticket.category else None,
-                course=ticket.course,
-                submitted_at=_instant(ticket.submitted_at),
-                first_response_due=_instant(ticket.first_response_due),
-            )
-        ]
-        if ticket.missing_details:
-            emails.append(
-                email(EmailKind.DETAILS_REQUEST, requester, missing=list(ticket.missing_details))
-            )
-        return emails
-    if name == "Responded":
-        return [email(EmailKind.RESPONSE, requester, message=data["message"])]
-    if name == "Classified":
-        if ticket.complexity is not Complexity.COMPLEX:
-            return []  # a shorter target is not news the requester must act on
-        return [
-            email(
-                EmailKind.CLASSIFIED_COMPLEX,
-                requester,
-                resolution_due=_instant(ticket.resolution_due),
-            )
-        ]
-    if name == "DeadlineExtended":
-        return [
-            email(
-                EmailKind.EXTENSION,
-                requester,
-                resolution_due=_instant(ticket.resolution_due),
-                reason=data["reason"],
-            )
-        ]
-    if name == "Resolved":
-        return [email(EmailKind.RESOLUTION, requester, summary=data["summary"])]
-    if name == "Escalated":
-        return [
-            email(
-                EmailKind.ESCALATION,
-                addresses.management,
-                reason=data["reason"],
-                note=data["note"] or None,
-                deadline=_instant(data["deadline"]),
-                escalated_by=data["actor"],
-                requester=requester,
-                subject=ticket.subject,
-                category=ticket.category.value if ticket.category else None,
-                course=ticket.course,
-                status=ticket.status.value,
-                submitted_at=_instant(ticket.submitted_at),
-                first_response_due=_instant(ticket.first_response_due),
-                first_responded_at=_instant(ticket.first_responded_at),
-                resolution_due=_instant(ticket.resolution_due),
-            )
-        ]
-    return [
-        email(
-            EmailKind.SUGGESTION_REFERRAL,
-            addresses.suggestions,
-            department=data["department"],
-            note=data["note"],
-            subject=ticket.subject,
-            description=ticket.description,
-            course=ticket.course,
-            submitted_at=_instant(ticket.submitted_at),
-        )
-    ]
+    category = ticket.category.value if ticket.category else None
+    match event:
+        case Ticket.Submitted():
+            emails = [
+                email(
+                    EmailKind.RECEIPT,
+                    requester,
+                    subject=ticket.subject,
+                    category=category,
+                    course=ticket.course,
+                    submitted_at=_instant(ticket.submitted_at),
+                    first_response_due=_instant(ticket.first_response_due),
+                )
+            ]
+            if ticket.missing_details:
+                missing = list(ticket.missing_details)
+                emails.append(email(EmailKind.DETAILS_REQUEST, requester, missing=missing))
+            return emails
+        case Ticket.Responded():
+            return [email(EmailKind.RESPONSE, requester, message=event.message)]
+        case Ticket.Classified() if ticket.complexity is Complexity.COMPLEX:
+            # Only the longer target: a shorter one is not news the requester must act on.
+            due = _instant(ticket.resolution_due)
+            return [email(EmailKind.CLASSIFIED_COMPLEX, requester, resolution_due=due)]
+        case Ticket.DeadlineExtended():
+            due = _instant(ticket.resolution_due)
+            return [email(EmailKind.EXTENSION, requester, resolution_due=due, reason=event.reason)]
+        case Ticket.Resolved():
+            return [email(EmailKind.RESOLUTION, requester, summary=event.summary)]
+        case Ticket.Escalated():
+            return [
+                email(
+                    EmailKind.ESCALATION,
+                    addresses.management,
+                    reason=event.reason,
+                    note=event.note or None,
+                    deadline=_instant(event.deadline),
+                    escalated_by=event.actor,
+                    requester=requester,
+                    subject=ticket.subject,
+                    category=category,
+                    course=ticket.course,
+                    status=ticket.status.value,
+                    submitted_at=_instant(ticket.submitted_at),
+                    first_response_due=_instant(ticket.first_response_due),
+                    first_responded_at=_instant(ticket.first_responded_at),
+                    resolution_due=_instant(ticket.resolution_due),
+                )
+            ]
+        case Ticket.ForwardedToManagement():
+            return [
+                email(
+                    EmailKind.SUGGESTION_REFERRAL,
+                    addresses.suggestions,
+                    department=event.department,
+                    note=event.note,
+                    subject=ticket.subject,
+                    description=ticket.description,
+                    course=ticket.course,
+                    submitted_at=_instant(ticket.submitted_at),
+                )
+            ]
+    return []

@@ -9,8 +9,9 @@ import click
 from application.bootstrap import bootstrap
 from application.desk import SupportDesk
 from domain.categories import Category
+from domain.escalation import EscalationReason
+from domain.request import Channel
 from domain.sla import Complexity
-from domain.ticket import Channel, EscalationReason
 
 AGENT = "demo.agent"
 

@@ -5,9 +5,10 @@ alone; release 2 added `channel`. Old records stay as they were stored: reading 
 through the class's upcaster (`class_version = 2`, `upcast_v1_v2`), and verification hashes
 what was stored, before any upcasting, so the old hashes still hold.
 
-To change a Ticket event the same way: add the field to the `@event` method, define the event
-class explicitly with `class_version = 2` and a static `upcast_v1_v2(state)` giving the field's
-value for old records; nothing else changes, the hash chain included.
+To change a Ticket event the same way: add the field to its declared class (`Ticket.Responded`)
+and to its `@event` method, set `class_version = 2` on the class and give it a static
+`upcast_v1_v2(state)` with the field's value for old records; nothing else changes, the hash
+chain included.
 """
 
 from __future__ import annotations

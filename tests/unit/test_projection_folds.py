@@ -7,9 +7,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from domain.categories import Category
+from domain.escalation import EscalationReason
 from domain.reference import Reference
+from domain.request import Channel
 from domain.sla import Complexity, SlaPolicy, SlaState
-from domain.ticket import Channel, EscalationReason, Ticket
+from domain.ticket import Ticket
 from projections.queue import QueueProjection, sla_state
 from projections.readmodel import Row, TicketRows
 from projections.reports import ReportsProjection

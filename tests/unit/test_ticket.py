@@ -10,9 +10,12 @@ import pytest
 from domain.categories import Category
 from domain.chain import GENESIS, event_hash, event_type_name
 from domain.errors import InvalidRequest, TransitionRefused
+from domain.escalation import EscalationReason
 from domain.reference import Reference
+from domain.request import Channel
 from domain.sla import Complexity, SlaPolicy
-from domain.ticket import Channel, EscalationReason, Status, Ticket
+from domain.status import Status
+from domain.ticket import Ticket
 
 RIYADH = ZoneInfo("Asia/Riyadh")
 SLA = SlaPolicy.policy_default()
