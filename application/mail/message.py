@@ -111,7 +111,7 @@ def _depth(message: Message, limit: int = MAX_DEPTH) -> int:
         return 0
     children = message.get_payload()
     assert isinstance(children, list)
-    return 1 + max((_depth(child, limit - 1) for child in children), default=0)
+    return 1 + max((_depth(c, limit - 1) for c in children if isinstance(c, Message)), default=0)
 
 
 def parse_email(raw: bytes, envelope_recipients: Sequence[str] = ()) -> InboundEmail:

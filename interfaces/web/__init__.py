@@ -2,28 +2,39 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app
+from flask import Flask
 
 from application.bootstrap import Container, bootstrap
 from application.settings import Settings
-from interfaces.web import observability, problems
+
+# Modules, not their blueprints: a name bound here would hide the submodule of that name.
+from interfaces.web import (
+    audit,
+    docs,
+    forms,
+    health,
+    inbound,
+    observability,
+    problems,
+    public,
+    queries,
+    ratelimit,
+    tickets,
+)
 from interfaces.web.problems import ProblemApi
+from interfaces.web.services import attach
 from interfaces.workers import gauges
+from projections.runner import prepare
 
 MAX_REQUEST_BYTES = 256 * 1024  # a support request is text; anything larger is refused (413)
-
-
-def container() -> Container:
-    """The container the running app was built around."""
-    built: Container = current_app.extensions["supportdesk"]
-    return built
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> Flask:
     """Build the Flask app around one container (the composition root's output)."""
     built = container or bootstrap(settings)
+    prepare(built)  # the read models' tables: the queries and `/metrics` read them
     app = Flask(__name__)
-    app.extensions["supportdesk"] = built
+    attach(app, built)
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
         API_TITLE="Support Desk",
@@ -33,6 +44,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         OPENAPI_JSON_PATH="v1/openapi.json",
         JSON_SORT_KEYS=False,
     )
+    app.config[forms.SECRET_KEY] = forms.form_secret(built.settings)
     api = ProblemApi(
         app,
         spec_kwargs={
@@ -43,21 +55,20 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     )
     problems.install(app)  # after Api(), so problems replace its JSON error bodies
 
-    from interfaces.web import docs, forms, public, ratelimit, tickets
-    from interfaces.web.audit import audit
-    from interfaces.web.health import health
-    from interfaces.web.inbound import blp as inbound
-    from interfaces.web.queries import queries
-
-    app.register_blueprint(health)
+    app.register_blueprint(health.health)
     api.register_blueprint(public.blp)
     api.register_blueprint(tickets.blp)
-    api.register_blueprint(queries)
-    api.register_blueprint(audit)
-    api.register_blueprint(inbound)
+    api.register_blueprint(queries.queries)
+    api.register_blueprint(audit.audit)
+    api.register_blueprint(inbound.blp)
     app.register_blueprint(forms.pages)
     app.register_blueprint(docs.pages)
-    ratelimit.install(app, public.blp, forms.pages)
-    observability.install(app, lambda: gauges(built), access_log=built.settings.access_log)
+    ratelimit.install(app, built.settings, public.blp, forms.pages)
+    observability.install(
+        app,
+        lambda: gauges(built),
+        access_log=built.settings.access_log,
+        metrics_dir=built.settings.metrics_dir,
+    )
     app.extensions["supportdesk_api"] = api
     return app

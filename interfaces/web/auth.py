@@ -6,11 +6,12 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import current_app, g, request
+from flask import g, request
 from flask_smorest import Blueprint
 
 from application.users import Principal, Role
 from interfaces.web.problems import Problem
+from interfaces.web.services import container
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -22,7 +23,7 @@ def _principal_from_request() -> Principal | None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    return current_app.extensions["supportdesk"].users.authenticate(token.strip())
+    return container().users.authenticate(token.strip())
 
 
 def requires(*roles: str) -> Callable[[F], F]:
@@ -45,7 +46,7 @@ def requires(*roles: str) -> Callable[[F], F]:
         role_names = sorted(r.value for r in allowed)
         guarded._supportdesk_roles = role_names  # type: ignore[attr-defined]
         # The OpenAPI document states who may call the operation and what the others get.
-        documented = Blueprint.doc(
+        documented: F = Blueprint.doc(
             security=[{"bearer": []}],
             responses={401: "UNAUTHORIZED", 403: "FORBIDDEN"},
             **{"x-roles": role_names},

@@ -9,7 +9,6 @@ also carries a key for the one request the form was shown for, so sending the sa
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
 from datetime import datetime
 from pathlib import Path
@@ -18,26 +17,19 @@ from zoneinfo import ZoneInfo
 
 import marshmallow as ma
 from flask import Blueprint, Response, current_app, make_response, render_template, request
-from flask.blueprints import BlueprintSetupState
 from itsdangerous import BadData, URLSafeTimedSerializer
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
+from application.settings import Settings
 from application.storage.idempotency import KeyInFlight, KeyReused
 from application.storage.secrets import persisted_secret
+from application.submission import NoMatchingTicket, requesters_ticket, submit_once
 from domain.categories import Category
-from domain.ticket import Status
-from interfaces.web import container
-from interfaces.web.problems import Problem
-from interfaces.web.public import (
-    NOT_FOUND_AR,
-    NOT_FOUND_EN,
-    keep_idempotency_keys,
-    record_submission,
-    requesters_ticket,
-    steady_lookup,
-)
-from interfaces.web.schemas import StatusQuerySchema, SubmissionSchema, in_arabic
+from interfaces.web.lookup import steady_lookup
+from interfaces.web.messages import PAGE_TEXT, STATUS_LABELS, WEEKDAYS, in_arabic
+from interfaces.web.schemas.public import StatusQuerySchema, SubmissionSchema
+from interfaces.web.services import container
 
 pages = Blueprint(
     "support_pages",
@@ -47,107 +39,19 @@ pages = Blueprint(
     static_url_path="/support/static",
 )
 
+# The app's config key for the secret: create_app sets it, and it may be changed on a running app.
 SECRET_KEY = "SUPPORTDESK_SECRET_KEY"
 _COOKIE = "supportdesk_form"
 _FORM_LIFETIME_SECONDS = 2 * 60 * 60
 _FORM_FIELDS = ("name", "email", "category", "course", "subject", "description")
 
-TEXT: dict[str, dict[str, str]] = {
-    "ar": {
-        "title": "نموذج الدعم الفني",
-        "intro": "اكتب طلبك وسيرد عليك فريق الدعم خلال 24 ساعة عمل "
-        "(من الأحد إلى الخميس، 9:00–17:00 بتوقيت الرياض).",
-        "name": "الاسم (اختياري)",
-        "email": "البريد الإلكتروني المسجل في الحساب",
-        "category": "نوع الطلب",
-        "choose": "اختر…",
-        "course": "اسم الدورة أو الورشة",
-        "subject": "الموضوع",
-        "description": "وصف المشكلة أو الاقتراح",
-        "send": "إرسال الطلب",
-        "fix": "يرجى تصحيح الحقول المشار إليها.",
-        "expired": "انتهت صلاحية النموذج أو لم يُرسل من هذا الموقع؛ يرجى إرساله مرة أخرى.",
-        "sent": "تم استلام طلبك",
-        "reference": "الرقم المرجعي",
-        "first_response_due": "موعد الرد الأول المتوقع",
-        "keep": "احتفظ بالرقم المرجعي لمتابعة طلبك؛ ستصلك رسالة تأكيد على بريدك الإلكتروني.",
-        "status_title": "متابعة حالة طلب",
-        "status_intro": "أدخل الرقم المرجعي والبريد الإلكتروني الذي أرسلت منه الطلب.",
-        "show": "عرض الحالة",
-        "status": "الحالة",
-        "submitted_at": "تاريخ الاستلام",
-        "resolution_due": "موعد الحل المتوقع",
-        "not_found": NOT_FOUND_AR,
-        "to_status": "متابعة طلب سابق",
-        "to_form": "إرسال طلب جديد",
-        "other_language": "English",
-        "zone": "بتوقيت الرياض",
-        "error": "تعذّر إتمام الطلب",
-        "resent": "أُرسل هذا النموذج من قبل؛ لإرسال طلب جديد بهذه البيانات أرسله مرة أخرى.",
-        "in_flight": "ما زال طلبك السابق قيد التسجيل؛ انتظر لحظة ثم أعد المحاولة.",
-    },
-    "en": {
-        "title": "Technical support form",
-        "intro": "Tell us about your request; the support team replies within 24 working hours "
-        "(Sunday to Thursday, 09:00–17:00 Riyadh time).",
-        "name": "Name (optional)",
-        "email": "Email registered on your account",
-        "category": "Type of request",
-        "choose": "Choose…",
-        "course": "Course or workshop",
-        "subject": "Subject",
-        "description": "Describe the problem or suggestion",
-        "send": "Send request",
-        "fix": "Please correct the fields marked below.",
-        "expired": "The form expired or was not sent from this site; please send it again.",
-        "sent": "Your request was received",
-        "reference": "Reference number",
-        "first_response_due": "Expected first response by",
-        "keep": "Keep this reference to follow up your request; "
-        "a confirmation email is on its way.",
-        "status_title": "Check a request's status",
-        "status_intro": "Enter the reference number and the email you sent the request from.",
-        "show": "Show status",
-        "status": "Status",
-        "submitted_at": "Received",
-        "resolution_due": "Expected solution by",
-        "not_found": NOT_FOUND_EN,
-        "to_status": "Follow up an earlier request",
-        "to_form": "Send a new request",
-        "other_language": "العربية",
-        "zone": "Riyadh time",
-        "error": "The request could not be completed",
-        "resent": "This form was sent before; to send a new request with these details, "
-        "send it again.",
-        "in_flight": "Your earlier request is still being recorded; wait a moment and try again.",
-    },
-}
-
-STATUS_LABELS = {
-    Status.NEW: ("جديد", "New"),
-    Status.ACKNOWLEDGED: ("تم الاستلام", "Received"),
-    Status.IN_PROGRESS: ("قيد المعالجة", "In progress"),
-    Status.FORWARDED: ("أُحيل إلى الإدارة المختصة", "Referred to the competent management"),
-    Status.RESOLVED: ("تم الحل", "Solved"),
-}
-
-_WEEKDAYS = {
-    "ar": ("الاثنين", "الثلاثاء", "الأربعاء", "الخميس", "الجمعة", "السبت", "الأحد"),
-    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-}
-
 
 # ---- the secret and the token ------------------------------------------------------------------
 
-pages.record_once(keep_idempotency_keys)
 
-
-@pages.record_once
-def _set_up(state: BlueprintSetupState) -> None:
-    app = state.app
-    settings = app.extensions["supportdesk"].settings
-    secret = app.config.get(SECRET_KEY) or os.environ.get(SECRET_KEY)
-    app.config[SECRET_KEY] = secret or persisted_secret(Path(settings.data_dir) / "secret_key")
+def form_secret(settings: Settings) -> str:
+    """The key that signs the forms' tokens: the configured one, or one made once and kept."""
+    return settings.secret_key or persisted_secret(Path(settings.data_dir) / "secret_key")
 
 
 def _signer() -> URLSafeTimedSerializer:
@@ -188,7 +92,7 @@ def _local(instant: datetime, lang: str) -> Markup:
     local = instant.astimezone(ZoneInfo(container().settings.timezone))
     # The digits run left to right inside Arabic text, or the date's parts swap places.
     return Markup('{} <time datetime="{}" dir="ltr">{:%Y-%m-%d %H:%M}</time> ({})').format(
-        _WEEKDAYS[lang][local.weekday()], local.isoformat(), local, TEXT[lang]["zone"]
+        WEEKDAYS[lang][local.weekday()], local.isoformat(), local, PAGE_TEXT[lang]["zone"]
     )
 
 
@@ -198,7 +102,7 @@ def _page(template: str, status: int = 200, **context: Any) -> Response:
     body = render_template(
         template,
         lang=lang,
-        t=TEXT[lang],
+        t=PAGE_TEXT[lang],
         categories=[(c.value, c.label(lang)) for c in Category],
         csrf_token=_form_token(nonce),
         query={"lang": "en"} if lang == "en" else {},
@@ -225,12 +129,6 @@ def _field_errors(error: ma.ValidationError) -> dict[str, list[str]]:
     }
 
 
-def _problem_text(problem: Problem) -> str:
-    if _language() == "ar" and problem.detail_ar:
-        return problem.detail_ar
-    return problem.detail or problem.title
-
-
 @pages.errorhandler(HTTPException)
 def _error_page(error: HTTPException) -> Response:
     # A refused form (too large, too many tries) still answers as a page, in its language.
@@ -253,18 +151,19 @@ def support_form() -> Response:
     key = _checked_form_key()
     if key is None:
         return _page(
-            "support.html", 400, values=values, errors={}, notice=TEXT[_language()]["expired"]
+            "support.html", 400, values=values, errors={}, notice=PAGE_TEXT[_language()]["expired"]
         )
     try:
         fields = SubmissionSchema().load({**values, "language": _language()})
     except ma.ValidationError as error:
         return _page("support.html", 422, values=values, errors=_field_errors(error))
+    built = container()
     try:
-        answer, _ = record_submission(fields, key, scope="form")
+        answer, _ = submit_once(built.desk, built.idempotency, fields, key, scope="form")
     except (KeyReused, KeyInFlight) as sent:
         # This very form was sent before (edited since, or still being recorded): the page
         # comes back with a fresh token, so sending it again makes a new request.
-        notice = TEXT[_language()]["resent" if isinstance(sent, KeyReused) else "in_flight"]
+        notice = PAGE_TEXT[_language()]["resent" if isinstance(sent, KeyReused) else "in_flight"]
         status = 422 if isinstance(sent, KeyReused) else 409
         return _page("support.html", status, values=values, errors={}, notice=notice)
     due = datetime.fromisoformat(answer["first_response_due"])
@@ -281,7 +180,7 @@ def status_form() -> Response:
     values = {name: request.form.get(name, "") for name in ("reference", "email")}
     if _checked_form_key() is None:
         return _page(
-            "status.html", 400, values=values, errors={}, notice=TEXT[_language()]["expired"]
+            "status.html", 400, values=values, errors={}, notice=PAGE_TEXT[_language()]["expired"]
         )
     try:
         query = StatusQuerySchema().load(values)
@@ -290,10 +189,10 @@ def status_form() -> Response:
     lang = _language()
     try:
         with steady_lookup():
-            ticket = requesters_ticket(query["reference"], query["email"])
-    except Problem as problem:
+            ticket = requesters_ticket(container().desk, query["reference"], query["email"])
+    except NoMatchingTicket:
         return _page(
-            "status.html", problem.status, values=values, errors={}, notice=_problem_text(problem)
+            "status.html", 404, values=values, errors={}, notice=PAGE_TEXT[lang]["not_found"]
         )
     arabic, english = STATUS_LABELS[ticket.status]
     found = {

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from flask import request
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
 from sqlalchemy.exc import SQLAlchemyError
 
 from application.mail.intake import Action
 from application.mail.message import MAX_MESSAGE_BYTES
-from interfaces.web import container
 from interfaces.web.auth import requires
 from interfaces.web.problems import Problem
+from interfaces.web.schemas.inbound import IntakeOutcomeSchema
+from interfaces.web.services import container
 
 blp = Blueprint(
     "inbound",
@@ -24,17 +24,6 @@ blp = Blueprint(
     url_prefix="/api/v1/inbound",
     description="Inbound email from the mail server (support@ and info@).",
 )
-
-
-class IntakeOutcomeSchema(Schema):
-    """What one inbound message did."""
-
-    action = fields.String(
-        required=True,
-        metadata={"enum": [a.value for a in Action if a is not Action.REFUSED]},
-    )
-    reference = fields.String(allow_none=True, metadata={"example": "CM-7K3F-Q2XD"})
-    detail = fields.String()
 
 
 @blp.route("/email", methods=["POST"])

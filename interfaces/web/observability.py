@@ -2,13 +2,13 @@
 
 Tokens never reach a log: only the method, the route, the status and the duration are logged.
 Under gunicorn with several workers, metrics are shared through prometheus-client's
-multiprocess mode (`PROMETHEUS_MULTIPROC_DIR`, set by `supportdesk serve`).
+multiprocess mode, in the settings' `metrics_dir` (`PROMETHEUS_MULTIPROC_DIR`, set by
+`supportdesk serve`).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 import uuid
@@ -26,6 +26,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from application.runtime.health import Gauges
 from interfaces.logs import request_id
 
 log = logging.getLogger("supportdesk.access")
@@ -42,14 +43,14 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 
-Gauges = Callable[[], dict[str, dict[str, float]]]
-"""Returns gauge name → {label value → value}, read from the database at scrape time."""
+GaugeReader = Callable[[], Gauges]
+"""Reads gauge name → {label value → value} from the database, at scrape time."""
 
 
 class _DatabaseGauges(Collector):
     """Projection lag, relay backlog, mail failures: facts of the database, not of a process."""
 
-    def __init__(self, gauges: Gauges) -> None:
+    def __init__(self, gauges: GaugeReader) -> None:
         self.gauges = gauges
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -62,8 +63,11 @@ class _DatabaseGauges(Collector):
             yield family
 
 
-def install(app: Flask, gauges: Gauges, access_log: bool = True) -> None:
-    """Add request ids, the access log and `/metrics` to the app."""
+def install(app: Flask, gauges: GaugeReader, access_log: bool, metrics_dir: str) -> None:
+    """Add request ids, the access log and `/metrics` to the app.
+
+    With a `metrics_dir`, `/metrics` counts the requests of every worker sharing that folder.
+    """
 
     @app.before_request
     def start() -> None:
@@ -99,8 +103,8 @@ def install(app: Flask, gauges: Gauges, access_log: bool = True) -> None:
     @app.get("/metrics")
     def metrics() -> Response:
         registry = CollectorRegistry()
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            MultiProcessCollector(registry)
+        if metrics_dir:
+            MultiProcessCollector(registry, path=metrics_dir)
         else:
             registry.register(REQUESTS)
             registry.register(LATENCY)

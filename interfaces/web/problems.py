@@ -9,7 +9,6 @@ import re
 import sqlite3
 from typing import Any
 
-import marshmallow as ma
 from eventsourcing.persistence import InterfaceError as StoreInterfaceError
 from eventsourcing.persistence import OperationalError as StoreOperationalError
 from eventsourcing.persistence import RecordConflictError
@@ -19,6 +18,7 @@ from flask_smorest.utils import prepare_response
 from sqlalchemy import exc as sql
 from werkzeug.exceptions import HTTPException
 
+from application.submission import NoMatchingTicket
 from domain.errors import (
     DomainError,
     InvalidRequest,
@@ -27,27 +27,12 @@ from domain.errors import (
     TransitionRefused,
 )
 from domain.reference import InvalidReference
+from interfaces.web.messages import HTTP_STATUS_ARABIC, NOT_FOUND_AR, NOT_FOUND_EN, in_arabic
+from interfaces.web.schemas.problem import ProblemSchema
 
 PROBLEM_JSON = "application/problem+json"
 
 log = logging.getLogger(__name__)
-
-# Arabic titles and generic details for the statuses a requester may meet; tools read `status`.
-_ARABIC = {
-    400: ("طلب غير صالح", "تعذّرت قراءة الطلب."),
-    401: ("يلزم تسجيل الدخول", "يلزم رمز دخول صالح."),
-    403: ("غير مسموح", "دورك لا يسمح بهذا الإجراء."),
-    404: ("غير موجود", "لا يوجد ما طلبته."),
-    405: ("الطريقة غير مسموحة", "هذا العنوان لا يقبل هذه الطريقة."),
-    409: ("تعارض مع حالة الطلب", "حالة التذكرة الحالية لا تسمح بهذا الإجراء."),
-    412: ("تغيّرت التذكرة منذ قراءتها", "اقرأ التذكرة من جديد ثم أعد المحاولة."),
-    413: ("الطلب أكبر من المسموح", "حجم الطلب يتجاوز الحد المسموح."),
-    415: ("نوع المحتوى غير مدعوم", "أرسل البيانات بصيغة JSON."),
-    422: ("بيانات الطلب غير صالحة", "بعض الحقول غير صالحة؛ انظر قائمة الأخطاء."),
-    429: ("طلبات كثيرة، حاول لاحقاً", "تجاوزت عدد الطلبات المسموح به؛ أعد المحاولة لاحقاً."),
-    500: ("خطأ داخلي", "حدث خطأ غير متوقع."),
-    503: ("الخدمة غير متاحة مؤقتاً", "أعد المحاولة بعد قليل."),
-}
 
 _FIELD_ERRORS_EN = "Some fields are not valid; see errors."
 
@@ -73,19 +58,6 @@ class Problem(Exception):
         self.headers = headers or {}
         self.type = type_
         self.detail_ar = detail_ar
-
-
-class ProblemSchema(ma.Schema):
-    """An RFC 9457 problem document, as every error of this API is answered."""
-
-    type = ma.fields.String(required=True)
-    title = ma.fields.String(required=True)
-    status = ma.fields.Integer(required=True)
-    detail = ma.fields.String()
-    instance = ma.fields.String()
-    errors = ma.fields.Dict(metadata={"description": "Field name → messages"})
-    title_en = ma.fields.String(metadata={"description": "English title of an Arabic answer"})
-    detail_en = ma.fields.String(metadata={"description": "English detail of an Arabic answer"})
 
 
 class ProblemApi(Api):
@@ -132,6 +104,32 @@ def body_is_readable_json() -> bool:
     return _parsed_body() is not _UNREADABLE
 
 
+def refuse_unreadable_json() -> None:
+    """Before a command: 415 for a body that is not JSON, 400 for JSON that cannot be read."""
+    if request.method not in ("POST", "PUT", "PATCH") or not request.get_data(cache=True):
+        return  # no body: the schema says what is missing
+    if not _is_json_media_type(request.mimetype):
+        raise Problem(
+            415,
+            "Unsupported Media Type",
+            detail="Send the request body as application/json.",
+        )
+    if not body_is_readable_json():
+        raise Problem(
+            400,
+            "Bad Request",
+            detail="The body is not readable JSON.",
+            errors={"json": ["Invalid JSON body."]},
+            detail_ar="نص الطلب ليس JSON صالحاً.",
+        )
+
+
+def _is_json_media_type(mimetype: str) -> bool:
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
+
+
 def wants_arabic() -> bool:
     """Whether the caller asked for Arabic (`?lang=ar`, a body `language`, or Accept-Language)."""
     lang = request.args.get("lang")
@@ -156,10 +154,8 @@ def problem_response(problem: Problem) -> Response:
         document["errors"] = problem.errors
     if request:
         document["instance"] = request.path
-        arabic = _ARABIC.get(problem.status)
+        arabic = HTTP_STATUS_ARABIC.get(problem.status)
         if arabic and wants_arabic():
-            from interfaces.web.schemas import in_arabic  # schemas hold the message catalogue
-
             document["title_en"], document["title"] = problem.title, arabic[0]
             if problem.detail:
                 document["detail_en"] = problem.detail
@@ -216,6 +212,11 @@ def _from_domain(error: DomainError | InvalidReference) -> Problem:
     if isinstance(error, InvalidRequest):
         return Problem(422, "Unprocessable Content", detail=str(error))
     return Problem(400, "Bad Request", detail=str(error))
+
+
+def _no_matching_ticket(_: NoMatchingTicket) -> Response:
+    # One answer whether the reference or the email was wrong (DESIGN §6, `POST /status`).
+    return problem_response(Problem(404, "Not Found", detail=NOT_FOUND_EN, detail_ar=NOT_FOUND_AR))
 
 
 # The database is away, restarting, or cut our connection (an operator's pg_terminate_backend,
@@ -315,6 +316,7 @@ def install(app: Flask) -> None:
     app.register_error_handler(Problem, problem_response)
     app.register_error_handler(DomainError, lambda e: problem_response(_from_domain(e)))
     app.register_error_handler(InvalidReference, lambda e: problem_response(_from_domain(e)))
+    app.register_error_handler(NoMatchingTicket, _no_matching_ticket)
     app.register_error_handler(HTTPException, handle_http_exception)
 
     @app.errorhandler(Exception)

@@ -20,20 +20,27 @@ from typing import Any
 
 import marshmallow as ma
 from flask import Response, jsonify, request, url_for
-from flask.sansio.blueprints import BlueprintSetupState
 from flask_smorest import Blueprint
 
-from domain.categories import Category
 from domain.sla import SlaState
-from interfaces.web import container
 from interfaces.web.auth import current_role, requires
 from interfaces.web.problems import Problem
+from interfaces.web.schemas.queries import (
+    QueueItemSchema,
+    QueuePageSchema,
+    QueueQuery,
+    ReportQuery,
+    ReportSchema,
+    SuggestionsPageSchema,
+    SuggestionsQuery,
+    TeamQueueItemSchema,
+)
+from interfaces.web.services import container
 from projections.cursor import InvalidCursor
 from projections.queue import QueueFilter, queue_page
-from projections.reports import GROUPINGS, DeadlineFigures, ReportLine, sla_report
-from projections.runner import positions, prepare, wait_until
+from projections.reports import DeadlineFigures, ReportLine, sla_report
+from projections.runner import positions, wait_until
 from projections.suggestions import suggestions_page
-from projections.ticket_events import OPEN_STATUSES
 
 queries = Blueprint(
     "queries",
@@ -52,163 +59,6 @@ _POSITION = {
     },
     "Link": {"description": 'The next page, as rel="next"', "schema": {"type": "string"}},
 }
-
-
-@queries.record_once
-def _create_tables(state: BlueprintSetupState) -> None:
-    prepare(state.app.extensions["supportdesk"])
-
-
-# ---- schemas -----------------------------------------------------------------------------------
-
-
-class InstantField(ma.fields.Field):
-    """An ISO 8601 instant or date; without an offset it is read in the desk's time zone."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
-        text = str(value).strip().replace(" ", "+")  # a `+` sent unencoded reads as a space
-        try:
-            instant = datetime.fromisoformat(text)
-        except ValueError:
-            raise ma.ValidationError("Not an ISO 8601 instant or date.") from None
-        if instant.tzinfo is None:
-            instant = instant.replace(tzinfo=container().calendar.timezone)
-        return instant
-
-
-def _after() -> ma.fields.Integer:
-    return ma.fields.Integer(
-        validate=ma.validate.Range(min=0, max=2**63 - 1),
-        metadata={
-            "description": "Wait (up to 2 s) until the read model has applied this log "
-            "position, e.g. a command's `position`; 503 if it has not, 422 if the log has "
-            "no such position."
-        },
-    )
-
-
-def _per_page() -> ma.fields.Integer:
-    return ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=500))
-
-
-class QueueQuery(ma.Schema):
-    status = ma.fields.String(validate=ma.validate.OneOf(OPEN_STATUSES))
-    category = ma.fields.String(validate=ma.validate.OneOf([c.value for c in Category]))
-    course = ma.fields.String(validate=ma.validate.Length(min=1, max=500))
-    sla = ma.fields.String(validate=ma.validate.OneOf([s.value for s in SlaState]))
-    per_page = _per_page()
-    cursor = ma.fields.String(metadata={"description": "`next_cursor` of the previous page"})
-    after = _after()
-
-
-class QueueItem(ma.Schema):
-    reference = ma.fields.String(required=True)
-    version = ma.fields.Integer(required=True)
-    status = ma.fields.String(required=True)
-    category = ma.fields.String(allow_none=True)
-    course = ma.fields.String(allow_none=True)
-    channel = ma.fields.String(required=True)
-    language = ma.fields.String(required=True)
-    assignee = ma.fields.String(
-        allow_none=True, metadata={"description": "The agent who acted on it last"}
-    )
-    submitted_at = ma.fields.AwareDateTime(required=True)
-    first_response_due = ma.fields.AwareDateTime(required=True)
-    responded = ma.fields.Boolean(
-        required=True, metadata={"description": "Whether the first response was given (P5.1)"}
-    )
-    resolution_due = ma.fields.AwareDateTime(required=True)
-    next_due = ma.fields.AwareDateTime(required=True)
-    sla = ma.fields.String(
-        required=True, metadata={"description": "on_track, at_risk or breached, as of now"}
-    )
-    escalated = ma.fields.Boolean(required=True)
-    escalation_level = ma.fields.String(allow_none=True)
-    escalations = ma.fields.Integer(required=True)
-
-
-class TeamQueueItem(QueueItem):
-    """What agents and supervisors also see; analysts never (P7.3)."""
-
-    requester_email = ma.fields.String(required=True)
-    requester_name = ma.fields.String(allow_none=True)
-    subject = ma.fields.String(required=True)
-    description = ma.fields.String(required=True)
-
-
-class QueuePage(ma.Schema):
-    items = ma.fields.List(
-        ma.fields.Nested(TeamQueueItem),
-        required=True,
-        metadata={"description": "Analysts get the items without requester data"},
-    )
-    per_page = ma.fields.Integer(required=True)
-    next_cursor = ma.fields.String(allow_none=True)
-    as_of = ma.fields.AwareDateTime(required=True)
-
-
-class ReportQuery(ma.Schema):
-    from_ = InstantField(
-        data_key="from", metadata={"description": "Tickets submitted from (inclusive)"}
-    )
-    to = InstantField(metadata={"description": "... until (exclusive)"})
-    group_by = ma.fields.String(load_default="category", validate=ma.validate.OneOf(GROUPINGS))
-    after = _after()
-
-
-class DeadlineSchema(ma.Schema):
-    met = ma.fields.Integer(required=True)
-    breached = ma.fields.Integer(required=True, metadata={"description": "As of now"})
-    pending = ma.fields.Integer(required=True)
-    met_percent = ma.fields.Float(allow_none=True, metadata={"description": "Of those decided"})
-    median_hours = ma.fields.Float(allow_none=True, metadata={"description": "Business hours"})
-    p90_hours = ma.fields.Float(allow_none=True)
-
-
-class ReportLineSchema(ma.Schema):
-    group = ma.fields.String(allow_none=True)
-    tickets = ma.fields.Integer(required=True)
-    first_response = ma.fields.Nested(DeadlineSchema, required=True)
-    resolution = ma.fields.Nested(DeadlineSchema, required=True)
-    breaches = ma.fields.Integer(required=True)
-    escalations = ma.fields.Integer(required=True)
-
-
-class ReportSchema(ma.Schema):
-    group_by = ma.fields.String(required=True)
-    from_ = ma.fields.AwareDateTime(data_key="from", allow_none=True)
-    to = ma.fields.AwareDateTime(allow_none=True)
-    as_of = ma.fields.AwareDateTime(required=True)
-    groups = ma.fields.List(ma.fields.Nested(ReportLineSchema), required=True)
-    total = ma.fields.Nested(ReportLineSchema, required=True)
-
-
-class SuggestionsQuery(ma.Schema):
-    forwarded = ma.fields.Boolean(
-        metadata={"description": "true: referred to management; false: not yet"}
-    )
-    per_page = _per_page()
-    cursor = ma.fields.String()
-    after = _after()
-
-
-class SuggestionSchema(ma.Schema):
-    reference = ma.fields.String(required=True)
-    course = ma.fields.String(allow_none=True)
-    channel = ma.fields.String(required=True)
-    language = ma.fields.String(required=True)
-    submitted_at = ma.fields.AwareDateTime(required=True)
-    status = ma.fields.String(required=True)
-    department = ma.fields.String(allow_none=True)
-    note = ma.fields.String(allow_none=True)
-    forwarded_at = ma.fields.AwareDateTime(allow_none=True)
-    forwarded_by = ma.fields.String(allow_none=True)
-
-
-class SuggestionsPage(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(SuggestionSchema), required=True)
-    per_page = ma.fields.Integer(required=True)
-    next_cursor = ma.fields.String(allow_none=True)
 
 
 # ---- answers -----------------------------------------------------------------------------------
@@ -270,7 +120,7 @@ def _json(body: Any, headers: dict[str, str]) -> Response:
 @queries.get("/queue")
 @requires("agent", "supervisor", "analyst")
 @queries.arguments(QueueQuery, location="query", unknown=ma.RAISE)
-@queries.response(200, QueuePage, headers=_POSITION)
+@queries.response(200, QueuePageSchema, headers=_POSITION)
 @queries.alt_response(
     200, schema=_CSV_BODY, description="The same items as CSV", content_type=CSV, success=True
 )
@@ -296,7 +146,7 @@ def queue(query: dict[str, Any]) -> Response:
         )
     except InvalidCursor as error:
         raise Problem(422, "Unprocessable Content", errors={"cursor": [str(error)]}) from None
-    schema = QueueItem() if current_role() == "analyst" else TeamQueueItem()
+    schema = QueueItemSchema() if current_role() == "analyst" else TeamQueueItemSchema()
     items = schema.dump([_queue_item(row) for row in page.rows], many=True)
     _next_link(page.next_cursor, headers)
     if _wants_csv():
@@ -389,7 +239,7 @@ def _report_figures(line: ReportLine) -> list[Any]:
 @queries.get("/suggestions")
 @requires("analyst", "supervisor")
 @queries.arguments(SuggestionsQuery, location="query", unknown=ma.RAISE)
-@queries.response(200, SuggestionsPage, headers=_POSITION)
+@queries.response(200, SuggestionsPageSchema, headers=_POSITION)
 @queries.alt_response(503, description="`after` not reached in 2 s; retry")
 def suggestions(query: dict[str, Any]) -> Response:
     """Suggestions, newest first, and where each was referred (P3.5)."""
@@ -401,7 +251,7 @@ def suggestions(query: dict[str, Any]) -> Response:
     except InvalidCursor as error:
         raise Problem(422, "Unprocessable Content", errors={"cursor": [str(error)]}) from None
     _next_link(cursor, headers)
-    body = SuggestionsPage().dump(
+    body = SuggestionsPageSchema().dump(
         {"items": rows, "per_page": query["per_page"], "next_cursor": cursor}
     )
     return _json(body, headers)

@@ -13,12 +13,12 @@ from flask import Response, jsonify, request
 from flask_smorest import Blueprint
 
 from application.desk import Outcome, SupportDesk
+from domain.escalation import EscalationReason
 from domain.sla import Complexity
-from domain.ticket import EscalationReason, Ticket
-from interfaces.web import container
+from domain.ticket import Ticket
 from interfaces.web.auth import current_actor, requires
-from interfaces.web.problems import Problem
-from interfaces.web.schemas import (
+from interfaces.web.problems import Problem, refuse_unreadable_json
+from interfaces.web.schemas.tickets import (
     ClassifySchema,
     EscalateSchema,
     ExtendSchema,
@@ -28,8 +28,8 @@ from interfaces.web.schemas import (
     ResolveSchema,
     RespondSchema,
     TicketSchema,
-    refuse_unreadable_json,
 )
+from interfaces.web.services import container
 
 blp = Blueprint(
     "tickets",

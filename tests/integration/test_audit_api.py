@@ -26,7 +26,7 @@ from application.bootstrap import Container
 from application.users import Role
 from domain.categories import Category
 from domain.reference import Reference
-from domain.ticket import Channel
+from domain.request import Channel
 from interfaces.web import create_app
 from interfaces.web.audit import audit
 from projections.audit import SealKeeper
@@ -78,9 +78,9 @@ def ticket(container: Container, clock: FakeClock, replies: int = 2) -> str:
 
 def seal(app: Flask) -> None:
     with app.app_context():
-        from interfaces.web.audit import _audit
+        from interfaces.web.services import container
 
-        found: Audit = _audit()
+        found: Audit = container().audit
         SealKeeper(found.desk, found.key).catch_up()
 
 

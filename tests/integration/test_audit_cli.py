@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from application.bootstrap import Container
 from domain.categories import Category
-from domain.ticket import Channel
+from domain.request import Channel
 from interfaces.cli.audit import audit_group
 from tests.conftest import FakeClock
 

@@ -11,8 +11,9 @@ from application.audit.seals import AuditKey
 from application.bootstrap import Container
 from domain.categories import Category
 from domain.errors import InvalidRequest, TicketNotFound
+from domain.escalation import EscalationReason
+from domain.request import Channel
 from domain.sla import Complexity
-from domain.ticket import Channel, EscalationReason
 from tests.conftest import FakeClock
 
 KEY = AuditKey(b"an audit key for the tests only!")

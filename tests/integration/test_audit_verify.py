@@ -18,7 +18,8 @@ from application.audit.seals import AuditKey
 from application.bootstrap import Container
 from domain.categories import Category
 from domain.reference import Reference
-from domain.ticket import Channel, Ticket
+from domain.request import Channel
+from domain.ticket import Ticket
 from projections.audit import SealingRefused, SealKeeper
 from tests.conftest import FakeClock
 

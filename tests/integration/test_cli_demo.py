@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from application.bootstrap import bootstrap
 from application.settings import Settings
-from domain.ticket import Status
+from domain.status import Status
 from interfaces.cli import cli
 
 

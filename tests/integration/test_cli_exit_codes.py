@@ -10,7 +10,7 @@ import pytest
 from application.bootstrap import bootstrap
 from application.settings import Settings
 from domain.categories import Category
-from domain.ticket import Channel
+from domain.request import Channel
 from interfaces.cli import main
 
 

@@ -12,7 +12,8 @@ from domain.categories import Category
 from domain.chain import GENESIS, event_hash, event_type_name
 from domain.errors import StaleVersion, TicketNotFound, TransitionRefused
 from domain.reference import Reference
-from domain.ticket import Channel, Status
+from domain.request import Channel
+from domain.status import Status
 from tests.conftest import FakeClock
 from tests.waiting import DEADLINE, join
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from html import unescape
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from application.bootstrap import Container
+from application.settings import Settings
 from domain.categories import Category
 from interfaces.web import create_app
 from interfaces.web.forms import SECRET_KEY
@@ -239,7 +241,9 @@ def test_secret_from_the_environment_wins(
     container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(SECRET_KEY, "from-the-environment")
-    assert create_app(container=container).config[SECRET_KEY] == "from-the-environment"
+    settings = replace(container.settings, secret_key=Settings.from_env().secret_key)
+    app = create_app(container=replace(container, settings=settings))
+    assert app.config[SECRET_KEY] == "from-the-environment"
 
 
 # ---- the status page ---------------------------------------------------------------------------

@@ -11,7 +11,8 @@ from application.bootstrap import Container
 from application.mail.intake import Action, MailIntake
 from application.mail.notifications import Addresses
 from domain.categories import Category
-from domain.ticket import Channel, EscalationReason
+from domain.escalation import EscalationReason
+from domain.request import Channel
 from tests.conftest import FakeClock
 
 SUPPORT = "support@captainmama.org"

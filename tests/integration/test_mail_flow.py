@@ -26,8 +26,10 @@ from application.mail.mailer import Disposition, Mailer
 from application.mail.notifications import Addresses, emails_for
 from application.mail.outbox import OutboxRelay, positions_table
 from domain.categories import Category
+from domain.escalation import EscalationReason
+from domain.request import Channel
 from domain.sla import Complexity
-from domain.ticket import Channel, EscalationReason, Ticket
+from domain.ticket import Ticket
 from interfaces.mail.broker import HandlingFailed, MailBroker
 from interfaces.mail.listener import ListeningController
 from interfaces.mail.render import MailRenderer

@@ -19,7 +19,7 @@ import pytest
 from application.bootstrap import Container
 from application.mail.message import strict_message_id
 from domain.categories import Category
-from domain.ticket import Channel
+from domain.request import Channel
 from interfaces.mail.listener import mail_listener
 from interfaces.mail.render import UnsafeHeaders, check_headers
 from interfaces.mail.wiring import mail_broker, mailer, outbox_relay

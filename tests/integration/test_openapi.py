@@ -25,9 +25,9 @@ from application.bootstrap import Container
 from application.runtime.workers import WorkerPool
 from application.users import Role
 from domain.categories import Category
-from domain.ticket import Channel
+from domain.request import Channel
 from interfaces.web import create_app
-from interfaces.web.public import LOOKUP_SECONDS_KEY
+from interfaces.web.lookup import LOOKUP_SECONDS_KEY
 from interfaces.web.ratelimit import LIMIT_KEY
 from projections.runner import build_runners
 

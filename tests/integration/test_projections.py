@@ -15,8 +15,9 @@ from eventsourcing.persistence import Tracking
 from application.bootstrap import Container
 from domain.categories import Category
 from domain.errors import DomainError
+from domain.escalation import EscalationReason
+from domain.request import Channel
 from domain.sla import Complexity, SlaState
-from domain.ticket import Channel, EscalationReason
 from projections.queue import QueueFilter, queue_page
 from projections.readmodel import ReadModel, TrackingConflict
 from projections.reports import sla_report

@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from application.bootstrap import Container
 from application.users import Role
 from domain.categories import Category
-from domain.ticket import Channel
+from domain.request import Channel
 from interfaces.web import create_app
 from interfaces.web import queries as web_queries
 from interfaces.web.queries import queries

@@ -15,7 +15,7 @@ from application.mail.mailer import Mailer
 from application.mail.notifications import Addresses, OutgoingEmail
 from application.mail.outbox import OutboxRelay, pending_table
 from domain.categories import Category
-from domain.ticket import Channel
+from domain.request import Channel
 from interfaces.mail.broker import MailBroker
 from interfaces.mail.render import MailRenderer
 from interfaces.mail.senders import FileSender

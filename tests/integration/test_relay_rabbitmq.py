@@ -16,7 +16,7 @@ from application.bootstrap import Container
 from application.mail.notifications import Addresses
 from application.mail.outbox import BrokerUnavailable, OutboxRelay
 from domain.categories import Category
-from domain.ticket import Channel
+from domain.request import Channel
 from interfaces.mail.broker import MailBroker
 from tests.conftest import service_missing
 

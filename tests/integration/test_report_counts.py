@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from application.bootstrap import Container
 from domain.categories import Category
-from domain.ticket import Channel
+from domain.request import Channel
 from projections import reports
 from projections.percentile import continuous_percentile
 from projections.readmodel import insert_rows

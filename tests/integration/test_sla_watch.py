@@ -14,8 +14,9 @@ from application.mail.notifications import Addresses, OutgoingEmail
 from application.mail.outbox import OutboxRelay
 from application.sla_watch import SLA_WATCH, Candidates, SlaWatcher
 from domain.categories import Category
+from domain.escalation import EscalationReason
+from domain.request import Channel
 from domain.sla import Complexity
-from domain.ticket import Channel, EscalationReason
 from interfaces.mail.broker import MailBroker
 from tests.conftest import FakeClock
 from tests.waiting import DEADLINE, join

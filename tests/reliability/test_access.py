@@ -27,9 +27,9 @@ from application.bootstrap import Container
 from application.users import Role
 from domain.categories import Category
 from domain.reference import Reference
-from domain.ticket import Channel
+from domain.request import Channel
 from interfaces.web import create_app
-from interfaces.web.public import DEFAULT_LOOKUP_SECONDS, LOOKUP_SECONDS_KEY
+from interfaces.web.lookup import DEFAULT_LOOKUP_SECONDS, LOOKUP_SECONDS_KEY
 from interfaces.web.ratelimit import LIMIT_KEY
 from projections.runner import build_runners
 from tests.reliability.conftest import SUPPORTDESK, Deployment, deployment_env

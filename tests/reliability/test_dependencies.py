@@ -28,7 +28,7 @@ from flask.testing import FlaskClient
 from application.bootstrap import Container
 from application.users import Role
 from interfaces.web import create_app
-from interfaces.web.public import LOOKUP_SECONDS_KEY
+from interfaces.web.lookup import LOOKUP_SECONDS_KEY
 from interfaces.web.ratelimit import LIMIT_KEY
 from tests.integration.test_relay_rabbitmq import Proxy
 from tests.reliability.conftest import (

@@ -25,7 +25,7 @@ from application.bootstrap import Container
 from application.users import Role
 from interfaces.mail.wiring import mail_broker, mailer, outbox_relay
 from interfaces.web import create_app
-from interfaces.web.public import LOOKUP_SECONDS_KEY
+from interfaces.web.lookup import LOOKUP_SECONDS_KEY
 from interfaces.web.ratelimit import LIMIT_KEY
 from projections.runner import build_runners
 

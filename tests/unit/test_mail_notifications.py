@@ -6,9 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 from application.mail.notifications import Addresses, EmailKind, OutgoingEmail, emails_for
 from domain.categories import Category
+from domain.escalation import EscalationReason
 from domain.reference import Reference
+from domain.request import Channel
 from domain.sla import Complexity, SlaPolicy
-from domain.ticket import Channel, EscalationReason, Ticket
+from domain.ticket import Ticket
 
 ADDRESSES = Addresses("support@captainmama.org", "info@captainmama.org", "ideas@captainmama.org")
 SLA = SlaPolicy.policy_default()
