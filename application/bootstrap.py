@@ -16,6 +16,8 @@ from eventsourcing.utils import get_topic
 from sqlalchemy.engine import Engine
 
 from application.audit.access import AccessLog
+from application.audit.checkpoints import DEFAULT_FILE as CHECKPOINTS_FILE
+from application.audit.checkpoints import CheckpointFile
 from application.audit.history import Audit
 from application.audit.seals import AuditKey, load_audit_key
 from application.desk import Clock, SupportDesk, utc_now
@@ -45,6 +47,8 @@ class Container:
     intake: MailIntake
     idempotency: IdempotencyStore
     audit_key: AuditKey
+    checkpoints: CheckpointFile
+    """Signed (position, digest) lines kept outside the database (see application/audit/)."""
     audit: Audit
     access_log: AccessLog
 
@@ -106,6 +110,9 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Conta
     create_schema(engine)
     own_addresses = addresses(settings)
     audit_key = load_audit_key(settings.audit_key, settings.data_dir)
+    checkpoints = CheckpointFile(
+        settings.audit_checkpoints or Path(settings.data_dir) / CHECKPOINTS_FILE
+    )
     return Container(
         settings=settings,
         calendar=calendar,
@@ -117,6 +124,14 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Conta
         intake=MailIntake(desk, engine, own_addresses),
         idempotency=IdempotencyStore(engine),
         audit_key=audit_key,
-        audit=Audit(desk, sla, calendar.timezone, audit_key),
+        checkpoints=checkpoints,
+        audit=Audit(
+            desk,
+            sla,
+            calendar.timezone,
+            audit_key,
+            checkpoints,
+            key_configured=bool(settings.audit_key),
+        ),
         access_log=AccessLog(engine, clock),
     )

@@ -93,6 +93,8 @@ class Settings:
     # Secrets: unset, the embedded shape makes them and keeps them as files under `data_dir`.
     secret_key: str = field(default="", repr=False)
     audit_key: str = field(default="", repr=False)
+    # Where the seal keeper appends its signed checkpoints: keep it off the database's machine.
+    audit_checkpoints: Path | None = None
     # Set by `serve` for gunicorn's workers, which then share their metrics through this folder.
     metrics_dir: str = ""
 
@@ -124,6 +126,9 @@ class Settings:
             rate_limit_storage=get("RATE_LIMIT_STORAGE", defaults.rate_limit_storage),
             secret_key=get("SECRET_KEY", ""),
             audit_key=get("AUDIT_KEY", ""),
+            audit_checkpoints=Path(get("AUDIT_CHECKPOINTS", ""))
+            if get("AUDIT_CHECKPOINTS", "")
+            else None,
             metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
         )
         parse_weekly_hours(settings.business_hours)  # fail at start-up, not at first use

@@ -10,12 +10,14 @@ threat model is in application/audit_seals.py.
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
 from sqlalchemy import Connection, bindparam, insert, update
 
+from application.audit.checkpoints import Checkpoint, CheckpointFile
 from application.audit.records import EventLog, StoredRecord
 from application.audit.seals import (
     KEEPER,
@@ -28,9 +30,13 @@ from application.audit.seals import (
     seals_table,
     watermark_table,
 )
+from application.desk import Clock, utc_now
 from domain.chain import GENESIS
 
 PAGE = 500
+CHECKPOINT_EVERY = timedelta(minutes=1)
+"""How often the keeper appends a checkpoint while it seals: the events of the last interval
+are covered by the seals alone until the next one."""
 
 
 class SealingRefused(RuntimeError):
@@ -46,11 +52,22 @@ class SealKeeper:
 
     name = KEEPER
 
-    def __init__(self, app: Application[Any], key: AuditKey) -> None:
+    def __init__(
+        self,
+        app: Application[Any],
+        key: AuditKey,
+        checkpoints: CheckpointFile | None = None,
+        checkpoint_every: timedelta = CHECKPOINT_EVERY,
+        clock: Clock = utc_now,
+    ) -> None:
         self.log = EventLog(app)
         self.book = SealBook(self.log.engine)
         self.key = key
-        self.book.create_tables()
+        self.checkpoints = checkpoints
+        self.checkpoint_every = checkpoint_every
+        self._clock = clock
+        # The newest checkpoint this keeper knows of: the database must never be behind it.
+        self._checkpoint = checkpoints.last() if checkpoints else None
         self._start()
 
     def _start(self) -> None:
@@ -85,7 +102,32 @@ class SealKeeper:
             raise SealingRefused("the seal keeper's watermark is missing")
         if not watermark.is_signed_by(self.key):
             raise SealingRefused("the seal keeper's watermark is not signed by the audit key")
+        last = self._checkpoint
+        if last is not None and (
+            watermark.position < last.position
+            or (watermark.position == last.position and watermark.digest != last.digest)
+        ):
+            # Signed rows from an older copy were put back: sealing on would sign over
+            # whatever was changed since. Stop, and say so, until an operator looks.
+            raise SealingRefused(
+                f"the database's seals reach position {watermark.position}, behind the "
+                f"checkpoint of {last.at.isoformat()} at position {last.position}: "
+                "the database was rolled back or its seals put back from an older copy"
+            )
         return watermark
+
+    def _keep_checkpoint(self, watermark: Watermark) -> None:
+        """Append the watermark to the checkpoint file, at most once per `checkpoint_every`."""
+        last, now = self._checkpoint, self._clock()
+        if self.checkpoints is None or watermark.position == 0:
+            return
+        if last is not None and (
+            last.position == watermark.position or now - last.at < self.checkpoint_every
+        ):
+            return
+        checkpoint = Checkpoint.make(self.key, watermark.position, watermark.digest, now)
+        self.checkpoints.append(checkpoint)
+        self._checkpoint = checkpoint
 
     def _seal_page(self, page_size: int) -> int:
         watermark = self._watermark()
@@ -101,14 +143,14 @@ class SealKeeper:
             sealed = self._extend(heads.get(record.ticket_id), record, content)
             if sealed is not None:
                 heads[record.ticket_id] = sealed
+        moved = Watermark.make(self.key, records[-1].position, digest)
         try:
             with self.log.engine.begin() as connection:
-                self._advance(
-                    connection, watermark, Watermark.make(self.key, records[-1].position, digest)
-                )
+                self._advance(connection, watermark, moved)
                 self._write(connection, known, heads)
         except _Overtaken:
-            pass  # another keeper sealed this page; read on from where it got to
+            return len(records)  # another keeper sealed this page; read on from where it got to
+        self._keep_checkpoint(moved)
         return len(records)
 
     def _extend(self, head: Seal | None, record: StoredRecord, content: str) -> Seal | None:

@@ -13,8 +13,10 @@ import hashlib
 import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from uuid import UUID
 
+from application.audit.checkpoints import Checkpoint, CheckpointError
 from application.audit.records import EventLog, StoredRecord
 from application.audit.seals import (
     LOG_GENESIS,
@@ -99,6 +101,7 @@ class _Walk:
         "hash",
         "pending",
         "first_bad",
+        "instant",
     )
 
     def __init__(
@@ -113,6 +116,7 @@ class _Walk:
         self.hash = GENESIS
         self.pending = 0
         self.first_bad: Break | None = None
+        self.instant: datetime | None = None
         if seal is not None and not seal.is_signed_by(key):
             self.first_bad = Break("its seal is not signed by the audit key: the seal was altered")
 
@@ -126,6 +130,7 @@ class _Walk:
         if self.first_bad is not None:
             return
         self.version, self.hash = record.version, computed
+        self.instant = record.timestamp or self.instant
 
     def _link_fault(self, record: StoredRecord, computed: str) -> Break | None:
         expected = self.version + 1
@@ -150,6 +155,12 @@ class _Walk:
                 record,
                 f"its stored content was changed: it hashes to {computed}, "
                 f"not to its recorded hash {record.stored_hash}",
+            )
+        moment = record.timestamp
+        if self.instant is not None and (moment is None or moment < self.instant):
+            return Break.at(
+                record,
+                f"it is dated {moment}, before its predecessor ({self.instant}): it was backdated",
             )
         return None
 
@@ -191,11 +202,21 @@ class _Walk:
 
 
 class ChainVerifier:
-    """Recomputes hash chains and compares each head with its seal."""
+    """Recomputes hash chains and compares each head with its seal, and the log with the
+    checkpoints kept outside the database."""
 
-    def __init__(self, log: EventLog, key: AuditKey) -> None:
+    def __init__(
+        self,
+        log: EventLog,
+        key: AuditKey,
+        checkpoints: Iterable[Checkpoint] = (),
+        expect_record: bool = False,
+    ) -> None:
         self.log = log
         self.key = key
+        self.checkpoints = checkpoints
+        # With a key configured for a running desk, an empty record was emptied.
+        self.expect_record = expect_record
         self.book = SealBook(log.engine)
 
     def verify_store(self) -> Verification:
@@ -204,9 +225,18 @@ class ChainVerifier:
         seals = self.book.seals()
         mark, problems = self._watermark(seals)
         watermark = mark.position if mark else None
+        expected = self._checkpoint_digests(problems)
+        if mark is not None and expected:
+            newest = max(expected)
+            if mark.position < newest:
+                problems.append(
+                    f"the seals go back to position {mark.position}, behind the checkpoint at "
+                    f"position {newest}: they were put back from an older copy"
+                )
+        digest_up_to = max([watermark or 0, *expected])
         walks: dict[UUID, _Walk] = {}
         events = 0
-        digest = LOG_GENESIS
+        digest = marked = LOG_GENESIS
         for page in self.log.pages():
             for record in page:
                 walk = walks.get(record.ticket_id)
@@ -217,16 +247,28 @@ class ChainVerifier:
                     )
                 computed = record.computed_hash()
                 walk.step(record, computed)
-                if watermark is not None and record.position <= watermark:
+                if record.position <= digest_up_to:
                     digest = log_digest(
                         digest, record.position, record.ticket_id, record.version, computed
                     )
+                    if record.position == watermark:
+                        marked = digest
+                    if expected.get(record.position, digest) != digest:
+                        problems.append(_differs_from_checkpoint(record.position))
+                    expected.pop(record.position, None)
             events += len(page)
-        if mark is not None and digest != mark.digest:
+        if mark is not None and marked != mark.digest:
             problems.append(
                 f"the log up to position {mark.position} is not what the seal keeper read: "
                 "events were changed, removed, inserted or moved"
             )
+        for position in sorted(expected):  # positions the log no longer reaches
+            problems.append(
+                f"the log ends before position {position}, which a checkpoint kept outside the "
+                "database saw: events were removed, or an older copy of the database restored"
+            )
+        if self.expect_record and not events:
+            problems.append("the record is empty although the desk has been recording")
         for ticket_id, seal in seals.items():
             if ticket_id not in walks:
                 walks[ticket_id] = _Walk(ticket_id, seal, watermark, self.key)
@@ -243,6 +285,24 @@ class ChainVerifier:
             walk.step(record, record.computed_hash())
         walks = [walk] if records or walk.seal else []
         return self._report(walks, len(records), started, walk.watermark, problems)
+
+    def _checkpoint_digests(self, problems: list[str]) -> dict[int, str]:
+        """The digest each signed checkpoint expects at its position; unsigned ones reported."""
+        expected: dict[int, str] = {}
+        try:
+            for checkpoint in self.checkpoints:
+                if checkpoint.is_signed_by(self.key):
+                    expected[checkpoint.position] = checkpoint.digest
+                else:
+                    problems.append(
+                        f"the checkpoint of {checkpoint.at.isoformat()} is not signed by the "
+                        "audit key"
+                    )
+        except CheckpointError as error:
+            problems.append(f"the checkpoints cannot be read: {error}")
+        if expected:
+            self.expect_record = True
+        return expected
 
     def _watermark(self, seals: dict[UUID, Seal]) -> tuple[Watermark | None, list[str]]:
         watermark = self.book.watermark()
@@ -273,6 +333,13 @@ class ChainVerifier:
             problems=problems,
             digest=_digest(walks),
         )
+
+
+def _differs_from_checkpoint(position: int) -> str:
+    return (
+        f"the log up to position {position} differs from the checkpoint kept outside the "
+        "database: events were changed, removed or inserted"
+    )
 
 
 def _digest(walks: Iterable[_Walk]) -> str:

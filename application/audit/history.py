@@ -11,6 +11,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from application.audit.chain import ChainVerifier, Verification
+from application.audit.checkpoints import CheckpointFile
 from application.audit.records import EventLog, StoredRecord, jsonable
 from application.audit.seals import AuditKey
 from application.desk import SupportDesk
@@ -99,11 +100,22 @@ def _running(sla: SlaPolicy, started: datetime, due: datetime, at: datetime) -> 
 class Audit:
     """The auditor's questions, answered from the record as stored."""
 
-    def __init__(self, desk: SupportDesk, sla: SlaPolicy, timezone: tzinfo, key: AuditKey) -> None:
+    def __init__(
+        self,
+        desk: SupportDesk,
+        sla: SlaPolicy,
+        timezone: tzinfo,
+        key: AuditKey,
+        checkpoints: CheckpointFile | None = None,
+        key_configured: bool = False,
+    ) -> None:
         self.desk = desk
         self.sla = sla
         self.timezone = timezone
         self.key = key
+        self.checkpoints = checkpoints
+        # A desk given its key by the deployment has been recording: an empty log was emptied.
+        self.key_configured = key_configured
         self.log = EventLog(desk)
 
     # ---- history -------------------------------------------------------------------------
@@ -157,9 +169,17 @@ class Audit:
 
     # ---- verification and export ---------------------------------------------------------
 
-    def verify(self, reference: str | None = None) -> Verification:
-        """Recompute the hash chains and compare them with their seals (P7.1)."""
-        verifier = ChainVerifier(self.log, self.key)
+    def verify(
+        self, reference: str | None = None, checkpoints: CheckpointFile | None = None
+    ) -> Verification:
+        """Recompute the hash chains and compare them with their seals (P7.1), and the log
+        with the checkpoints kept outside the database (these, else the configured file)."""
+        verifier = ChainVerifier(
+            self.log,
+            self.key,
+            checkpoints or self.checkpoints or (),
+            expect_record=self.key_configured,
+        )
         if reference is None:
             return verifier.verify_store()
         result = verifier.verify_ticket(Reference.parse(reference).ticket_id)

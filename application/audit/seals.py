@@ -169,10 +169,6 @@ class SealBook:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def create_tables(self) -> None:
-        """Create the tables if they are missing."""
-        metadata.create_all(self.engine, checkfirst=True)
-
     def seals(self, ticket_ids: Iterable[UUID] | None = None) -> dict[UUID, Seal]:
         """The seals of these tickets (all when None)."""
         query = select(seals_table)

@@ -8,10 +8,12 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import IO, Any
 
 import click
 
+from application.audit.checkpoints import CheckpointFile
 from application.audit.history import PastState, verification_dict
 from application.bootstrap import Container, bootstrap
 from domain.errors import DomainError
@@ -51,11 +53,21 @@ def audit_group() -> None:
 @click.option("--reference", default=None, help="Verify one ticket only.")
 @click.option("--all", "show_all", is_flag=True, help="List intact tickets too.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def audit_verify(reference: str | None, show_all: bool, as_json: bool) -> None:
+@click.option(
+    "--since-checkpoint",
+    "checkpoint_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Prove the log extends these checkpoints (default: SUPPORTDESK_AUDIT_CHECKPOINTS).",
+)
+def audit_verify(
+    reference: str | None, show_all: bool, as_json: bool, checkpoint_file: Path | None
+) -> None:
     """Recompute every hash chain; exit 0 only when everything verifies, else 1."""
     with _audit("verify", reference, _query(reference=reference)) as container:
         audit = container.audit
-        result = audit.verify(reference)
+        kept = CheckpointFile(checkpoint_file) if checkpoint_file else None
+        result = audit.verify(reference, kept)
     report = verification_dict(result, all_tickets=show_all)
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
@@ -96,7 +108,7 @@ def audit_seal() -> None:
 
     with _audit("seal") as container:
         audit = container.audit
-        sealed = SealKeeper(audit.desk, container.audit_key).catch_up()
+        sealed = SealKeeper(audit.desk, container.audit_key, container.checkpoints).catch_up()
     click.echo(f"read {sealed} events")
 
 
