@@ -113,8 +113,8 @@ class QueueProjection(TicketRows):
         row["assignee"] = agent_of(domain_event.actor) or row["assignee"]
         details_after(row, domain_event)
         match domain_event:
-            case Ticket.Responded():
-                row["responded"] = True
+            case Ticket.Responded() | Ticket.Resolved():
+                row["responded"] = True  # a solution answers the request too (P3.4)
             case (
                 Ticket.Classified(resolution_due=due) | Ticket.DeadlineExtended(resolution_due=due)
             ):

@@ -79,11 +79,11 @@ def _watch_due(row: Row) -> datetime | None:
     """The earliest open deadline the watcher would escalate and has not yet (P6).
 
     Open by the rule of `running_deadlines`, the first response counting as given once an agent
-    replied.
+    replied or solved the problem (P3.4), as in the aggregate.
     """
     running = running_deadlines(
         Status(row["status"]),
-        row["responses"] > 0,
+        row["first_response_at"] is not None,
         row["first_response_due"],
         row["resolution_due"],
     )

@@ -83,6 +83,23 @@ def test_queue_row_leaves_the_queue_when_solved_and_comes_back_when_reopened() -
     assert row["assignee"] == "omar"  # the requester is no agent
 
 
+def test_a_solution_answers_the_request_in_the_queue_and_the_watch_list_after_a_reopen() -> None:
+    # As in the aggregate (P3.4): solved without a reply, then reopened, the first response
+    # stays given; only the resolution clock runs again.
+    ticket = submit()
+    ticket.resolve(summary="done", actor="omar", at=SUNDAY_10 + hours(3))
+    ticket.reopen(reason="not solved", actor="requester", at=SUNDAY_10 + hours(4), sla=SLA)
+    events = list(ticket.collect_events())
+    queue_row = sla_row = None
+    for domain_event in events:
+        queue_row = QueueProjection(NO_VIEW, SLA).fold(queue_row, domain_event)
+        sla_row = SlaProjection(NO_VIEW, SLA).fold(sla_row, domain_event)
+    assert queue_row is not None and sla_row is not None
+    assert ticket.overdue_deadlines(ticket.first_response_due) == []
+    assert queue_row["responded"] and queue_row["next_due"] == queue_row["resolution_due"]
+    assert sla_row["watch_due"] == sla_row["resolution_due"]
+
+
 def test_queue_state_is_the_most_urgent_running_clock() -> None:
     ticket = submit()
     ticket.classify(complexity=Complexity.COMPLEX, actor="sara", at=SUNDAY_10, sla=SLA)
