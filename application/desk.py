@@ -136,14 +136,26 @@ class SupportDesk(Application[UUID]):
         message: str,
         channel: Channel,
         message_id: str | None = None,
+        sender: str | None = None,
+        subject: str | None = None,
+        verified: bool = True,
     ) -> Outcome:
-        """The requester wrote again quoting the reference (P6.1); after a deadline, escalate."""
+        """The requester wrote again quoting the reference (P6.1); after a deadline, escalate,
+        unless it is not known to come from the requester."""
 
         def follow_up(ticket: Ticket, at: datetime) -> None:
-            ticket.receive_follow_up(message=message, channel=channel, at=at, message_id=message_id)
+            ticket.receive_follow_up(
+                message=message,
+                channel=channel,
+                at=at,
+                message_id=message_id,
+                sender=sender,
+                subject=subject,
+                verified=verified,
+            )
             overdue = ticket.overdue_deadlines(at)
             reason = EscalationReason.REQUESTER_FOLLOW_UP_AFTER_DEADLINE
-            if overdue and not ticket.has_escalated(reason, overdue[0][1]):
+            if verified and overdue and not ticket.has_escalated(reason, overdue[0][1]):
                 # The requester chasing a late ticket raises it to management once per
                 # missed deadline (P6), in the same save as the follow-up itself.
                 ticket.escalate(reason=reason, actor=REQUESTER, at=at, deadline=overdue[0][1])

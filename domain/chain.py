@@ -25,8 +25,6 @@ from eventsourcing.utils import get_topic
 GENESIS = "0" * 64
 """The predecessor hash of a ticket's first event."""
 
-_NOT_HASHED = frozenset({"hash", "class_version"})
-
 
 _PLAIN = (str, int, float, bool, type(None))
 
@@ -49,8 +47,15 @@ def _canonical(value: Any) -> Any:
 
 
 def event_hash(event_type: str, state: Mapping[str, Any]) -> str:
-    """SHA-256 of an event's canonical content: its type and every field but its own hash."""
-    content = {k: v for k, v in state.items() if k not in _NOT_HASHED}
+    """SHA-256 of an event's canonical content: its type and every field but its own hash.
+
+    A `class_version` above 1 is hashed too: changed back, an upcaster would rewrite the
+    event's fields as it reads them while the stored fields still verified. Events of the
+    first version store none, so their hashes are what they always were.
+    """
+    content = {
+        k: v for k, v in state.items() if k != "hash" and not (k == "class_version" and v == 1)
+    }
     document = {"type": event_type, "state": _canonical(content)}
     encoded = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
@@ -97,7 +102,7 @@ class HashChained(Aggregate):
             prev_hash=GENESIS,
         )
         kwargs["originator_topic"] = get_topic(cls)
-        kwargs["hash"] = event_hash(event_type_name(event_class), kwargs)
+        kwargs["hash"] = _hash_of(event_class, kwargs)
         return super()._create(event_class, id=originator_id, **kwargs)
 
     def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
@@ -106,5 +111,11 @@ class HashChained(Aggregate):
             originator_version=self.version + 1,
             prev_hash=self.chain_head,
         )
-        kwargs["hash"] = event_hash(event_type_name(event_class), kwargs)
+        kwargs["hash"] = _hash_of(event_class, kwargs)
         super().trigger_event(event_class, **kwargs)
+
+
+def _hash_of(event_class: type[Any], fields: dict[str, Any]) -> str:
+    """The hash of an event about to be built, with the class version the store will record."""
+    version = getattr(event_class, "class_version", 1)
+    return event_hash(event_type_name(event_class), {**fields, "class_version": version})

@@ -6,10 +6,14 @@ that instant on (P6). The aggregate, the read models and the audit all ask these
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from domain.status import Status
+
+MAX_EXTENSION = timedelta(days=365)
+"""The latest an extension may set the expected resolution, from when it is given (P5.4): far
+beyond any support request, and far inside what dates and business calendars can hold."""
 
 
 class Deadline(StrEnum):

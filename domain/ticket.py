@@ -17,7 +17,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.categories import Category
 from domain.chain import HashChained
-from domain.deadlines import has_passed, running_deadlines
+from domain.deadlines import MAX_EXTENSION, has_passed, running_deadlines
 from domain.errors import InvalidRequest, TransitionRefused
 from domain.escalation import SUPERVISORY_MANAGEMENT, Escalation, EscalationReason
 from domain.reference import Reference, reference_id
@@ -266,6 +266,8 @@ class Ticket(HashChained):
             raise InvalidRequest("the new expected time must include a time zone")
         if resolution_due <= self.resolution_due:
             raise InvalidRequest("an extension must move the expected resolution time later")
+        if resolution_due > at + MAX_EXTENSION:
+            raise InvalidRequest("the new expected time must be within a year")
         self._deadline_extended(
             resolution_due=resolution_due,
             reason=_required_text("reason", reason),
@@ -355,27 +357,61 @@ class Ticket(HashChained):
     # ---- follow-up and escalation (P6) ---------------------------------------------------------
 
     class FollowUpReceived(Event):
-        """The requester wrote again quoting the reference (P6.1)."""
+        """The requester wrote again quoting the reference (P6.1).
+
+        `verified` says whether it is known to come from the requester: by the web, from the
+        reference and the requester's email; by mail, when the receiving mail server
+        authenticated the sender's domain. `sender` and `subject` are the email's.
+        """
 
         message: str
         channel: str
         message_id: str | None
+        sender: str | None
+        subject: str | None
+        verified: bool | None
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # Recorded before senders were checked: who sent it, and how, is not known.
+            state.update(sender=None, subject=None, verified=None)
 
     def receive_follow_up(
-        self, *, message: str, channel: Channel, at: datetime, message_id: str | None = None
+        self,
+        *,
+        message: str,
+        channel: Channel,
+        at: datetime,
+        message_id: str | None = None,
+        sender: str | None = None,
+        subject: str | None = None,
+        verified: bool = True,
     ) -> None:
         """The requester wrote again quoting the reference (P6.1)."""
         self._follow_up_received(
             message=_required_text("message", message),
             channel=channel.value,
             message_id=message_id,
+            sender=sender,
+            subject=subject,
+            verified=verified,
             actor=REQUESTER,
             timestamp=at,
         )
 
     @event(FollowUpReceived)
     def _follow_up_received(
-        self, message: str, channel: str, message_id: str | None, actor: str, timestamp: datetime
+        self,
+        message: str,
+        channel: str,
+        message_id: str | None,
+        sender: str | None,
+        subject: str | None,
+        verified: bool | None,
+        actor: str,
+        timestamp: datetime,
     ) -> None:
         self.follow_ups += 1
 

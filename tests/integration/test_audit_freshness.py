@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 from application.audit.checkpoints import CheckpointFile
 from application.audit.history import Audit
 from application.bootstrap import Container
+from domain.request import Channel
 from projections.audit import SealingRefused, SealKeeper
 from tests.conftest import FakeClock
 from tests.integration.test_audit_verify import KEY, make_ticket
@@ -40,6 +41,11 @@ class Desk:
     def rows(self, table: str) -> list[dict[str, Any]]:
         with self.engine.connect() as connection:
             return [dict(r._mapping) for r in connection.execute(text(f"SELECT * FROM {table}"))]
+
+    def rows_where(self, table: str, position: int) -> dict[str, Any]:
+        with self.engine.connect() as connection:
+            row = connection.execute(text(f"SELECT * FROM {table} WHERE id = :p"), {"p": position})
+            return dict(row.one()._mapping)
 
     def put_back(self, saved: dict[str, list[dict[str, Any]]]) -> None:
         with self.engine.begin() as connection:
@@ -148,4 +154,27 @@ def test_checkpoints_that_were_edited_do_not_verify(desk: Desk) -> None:
     desk.keeper().catch_up()
     lines = desk.checkpoints.path.read_text().splitlines()
     desk.checkpoints.path.write_text(lines[-1].replace('"position":', '"position":1') + "\n")
+    assert not desk.audit.verify().intact
+
+
+def test_a_class_version_set_back_by_sql_does_not_verify(desk: Desk) -> None:
+    # Set back to 1, the upcaster would read a follow-up's sender and verdict as unknown,
+    # while the stored fields still hashed as before.
+    reference, _ = make_ticket(desk.container, desk.clock, responses=0)
+    followed = desk.container.desk.receive_follow_up(
+        reference,
+        message="Any news?",
+        channel=Channel.EMAIL,
+        sender="x@example.org",
+        verified=False,
+    )
+    desk.keeper().catch_up()
+    assert desk.audit.verify().intact
+    state = desk.rows_where("supportdesk_events", followed.position)["state"]
+    desk.sql(
+        "UPDATE supportdesk_events SET state = :s WHERE id = :id",
+        s=bytes(state).replace(b'"class_version":2', b'"class_version":1'),
+        id=followed.position,
+    )
+    assert b'"class_version":2' in bytes(state)
     assert not desk.audit.verify().intact

@@ -13,38 +13,27 @@ chain included.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
 from application.audit.history import Audit
 from application.audit.seals import AuditKey
 from application.bootstrap import Container
-from domain.chain import GENESIS, event_hash, event_type_name
+from domain.chain import HashChained, event_hash, event_type_name
 from projections.audit import SealKeeper
 from tests.conftest import FakeClock
 
 KEY = AuditKey(b"an audit key for the tests only!")
 
 
-class Note(Aggregate):
+class Note(HashChained):
     """A hash-chained aggregate, chained like the Ticket."""
 
-    class Event(Aggregate.Event):
-        actor: str
-        prev_hash: str
-        hash: str
-
-        def mutate(self, aggregate: Any) -> Any:
-            mutated = super().mutate(aggregate)
-            mutated.chain_head = self.hash
-            return mutated
-
-    class Written(Event):
+    class Written(HashChained.Event):
         """Release 2: where the note came from is recorded too."""
 
         class_version = 2
@@ -56,26 +45,10 @@ class Note(Aggregate):
             # Release 1 only took notes from the web form.
             state["channel"] = "web_form"
 
-    @classmethod
-    def _create(cls, event_class: type[Any], *, id: Any = None, **kwargs: Any) -> Any:  # noqa: A002
-        originator_id = uuid.uuid4()
-        kwargs.update(originator_id=originator_id, originator_version=1, prev_hash=GENESIS)
-        kwargs["originator_topic"] = get_topic(cls)
-        kwargs["hash"] = event_hash(event_type_name(event_class), kwargs)
-        return super()._create(event_class, id=originator_id, **kwargs)
-
-    def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
-        kwargs.update(
-            originator_id=self.id, originator_version=self.version + 1, prev_hash=self.chain_head
-        )
-        kwargs["hash"] = event_hash(event_type_name(event_class), kwargs)
-        super().trigger_event(event_class, **kwargs)
-
     @event("Started")
     def __init__(self, title: str, actor: str, timestamp: datetime) -> None:
         self.title = title
         self.writings: list[tuple[str, str]] = []
-        self.chain_head = GENESIS
 
     @event(Written)
     def write(self, text: str, channel: str, actor: str, timestamp: datetime) -> None:

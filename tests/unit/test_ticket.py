@@ -235,3 +235,15 @@ def test_a_solution_given_before_any_reply_is_the_first_response() -> None:
     ticket.resolve(summary="Fixed on our side", actor="agent.sara", at=later)
     assert ticket.first_responded_at == later
     assert ticket.overdue_deadlines(later + timedelta(days=30)) == []
+
+
+@pytest.mark.parametrize(
+    "due", [datetime(9999, 12, 31, tzinfo=UTC), SUNDAY_10 + timedelta(days=366)]
+)
+def test_an_extension_beyond_a_year_is_refused_and_records_nothing(due: datetime) -> None:
+    # An instant far out once overflowed the read models on every retry.
+    ticket = submit()
+    ticket.collect_events()
+    with pytest.raises(InvalidRequest, match="within a year"):
+        ticket.extend_deadline(resolution_due=due, reason="Vendor", actor="a", at=SUNDAY_10)
+    assert ticket.collect_events() == []
