@@ -70,6 +70,21 @@ def parse_holidays(text: str) -> dict[date, str]:
     return holidays
 
 
+def _words(text: str) -> tuple[str, ...]:
+    """A comma-separated list, without blanks."""
+    return tuple(word.strip() for word in text.split(",") if word.strip())
+
+
+def _integer(name: str, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise SettingsError(f"{PREFIX}{name}: {text!r} is not a whole number") from None
+    if value < 0:
+        raise SettingsError(f"{PREFIX}{name}: {value} is negative")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything that differs between the embedded default and production."""
@@ -97,6 +112,18 @@ class Settings:
     audit_checkpoints: Path | None = None
     # Set by `serve` for gunicorn's workers, which then share their metrics through this folder.
     metrics_dir: str = ""
+    # Without a token, `/metrics` answers only clients on this machine.
+    metrics_token: str = field(default="", repr=False)
+    # Reverse proxies in front of the web workers whose X-Forwarded-For is believed (hops).
+    trusted_proxies: int = 0
+    # Authentication-Results of these mail servers (authserv-ids) are believed (P6).
+    mail_trusted_authserv: tuple[str, ...] = ()
+    # Who may deliver to `supportdesk smtpd`: addresses or networks.
+    smtpd_allowed_clients: tuple[str, ...] = ("127.0.0.1", "::1")
+    # The most emails the desk sends to one address in an hour, whatever asks for them.
+    mail_per_recipient_hourly: int = 10
+    # A read model sets an event aside after failing on it this many times in a row.
+    projection_max_attempts: int = 5
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -130,6 +157,16 @@ class Settings:
             if get("AUDIT_CHECKPOINTS", "")
             else None,
             metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
+            metrics_token=get("METRICS_TOKEN", ""),
+            trusted_proxies=_integer("TRUSTED_PROXIES", get("TRUSTED_PROXIES", "0")),
+            mail_trusted_authserv=_words(get("MAIL_TRUSTED_AUTHSERV", "")),
+            smtpd_allowed_clients=_words(get("SMTPD_ALLOWED_CLIENTS", "127.0.0.1,::1")),
+            mail_per_recipient_hourly=_integer(
+                "MAIL_PER_RECIPIENT_HOURLY", get("MAIL_PER_RECIPIENT_HOURLY", "10")
+            ),
+            projection_max_attempts=_integer(
+                "PROJECTION_MAX_ATTEMPTS", get("PROJECTION_MAX_ATTEMPTS", "5")
+            ),
         )
         parse_weekly_hours(settings.business_hours)  # fail at start-up, not at first use
         return settings
