@@ -10,6 +10,7 @@ from interfaces.cli.audit import audit_group
 from interfaces.cli.bench import bench
 from interfaces.cli.calendar import calendar_group, sla_group
 from interfaces.cli.demo import demo
+from interfaces.cli.front import front_group
 from interfaces.cli.mail import ingest, mailer_group, smtpd
 from interfaces.cli.projections import projections_group
 from interfaces.cli.serve import serve
@@ -34,6 +35,7 @@ cli.add_command(audit_group)
 cli.add_command(demo)
 cli.add_command(bench)
 cli.add_command(projections_group)
+cli.add_command(front_group)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,1 @@
+"""The production front: the reverse proxy configuration shipped with the desk."""
