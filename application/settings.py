@@ -134,11 +134,13 @@ class Settings:
             return env.get(PREFIX + name, default)
 
         defaults = cls()
+        # The embedded database and outbox live in the data folder, wherever it is moved.
+        data_dir = Path(get("DATA_DIR", str(defaults.data_dir)))
         settings = cls(
-            database_url=get("DATABASE_URL", defaults.database_url),
+            database_url=get("DATABASE_URL", f"sqlite:///{data_dir}/supportdesk.db"),
             broker_url=get("BROKER_URL", defaults.broker_url),
-            smtp_url=get("SMTP_URL", defaults.smtp_url),
-            data_dir=Path(get("DATA_DIR", str(defaults.data_dir))),
+            smtp_url=get("SMTP_URL", f"file:{data_dir}/outbox"),
+            data_dir=data_dir,
             timezone=get("TIMEZONE", defaults.timezone),
             business_hours=get("BUSINESS_HOURS", defaults.business_hours),
             holiday_country=get("HOLIDAY_COUNTRY", defaults.holiday_country),
