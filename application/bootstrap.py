@@ -110,6 +110,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Conta
     create_schema(engine)
     own_addresses = addresses(settings)
     audit_key = load_audit_key(settings.audit_key, settings.data_dir)
+    access_log = AccessLog(engine, clock, audit_key)
     checkpoints = CheckpointFile(
         settings.audit_checkpoints or Path(settings.data_dir) / CHECKPOINTS_FILE
     )
@@ -131,7 +132,8 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Conta
             calendar.timezone,
             audit_key,
             checkpoints,
+            access_log,
             key_configured=bool(settings.audit_key),
         ),
-        access_log=AccessLog(engine, clock),
+        access_log=access_log,
     )

@@ -23,7 +23,12 @@ def workers(container: Container, include_mailer: bool = False) -> dict[str, Wor
     built["sla-watch"] = SlaWatcher(
         container.desk, lambda now: overdue_candidates(container.engine, now)
     )
-    built["audit-seals"] = SealKeeper(container.desk, container.audit_key, container.checkpoints)
+    built["audit-seals"] = SealKeeper(
+        container.desk,
+        container.audit_key,
+        container.checkpoints,
+        accesses=container.access_log.count,
+    )
     if include_mailer:
         built["mailer"] = mailer(container)
     return built

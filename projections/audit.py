@@ -10,6 +10,7 @@ threat model is in application/audit_seals.py.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -59,6 +60,7 @@ class SealKeeper:
         checkpoints: CheckpointFile | None = None,
         checkpoint_every: timedelta = CHECKPOINT_EVERY,
         clock: Clock = utc_now,
+        accesses: Callable[[], int] | None = None,
     ) -> None:
         self.log = EventLog(app)
         self.book = SealBook(self.log.engine)
@@ -66,6 +68,7 @@ class SealKeeper:
         self.checkpoints = checkpoints
         self.checkpoint_every = checkpoint_every
         self._clock = clock
+        self._accesses = accesses  # counts the audit access log's entries for each checkpoint
         # The newest checkpoint this keeper knows of: the database must never be behind it.
         self._checkpoint = checkpoints.last() if checkpoints else None
         self._start()
@@ -125,7 +128,8 @@ class SealKeeper:
             last.position == watermark.position or now - last.at < self.checkpoint_every
         ):
             return
-        checkpoint = Checkpoint.make(self.key, watermark.position, watermark.digest, now)
+        accesses = self._accesses() if self._accesses else None
+        checkpoint = Checkpoint.make(self.key, watermark.position, watermark.digest, now, accesses)
         self.checkpoints.append(checkpoint)
         self._checkpoint = checkpoint
 

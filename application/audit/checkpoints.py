@@ -38,15 +38,24 @@ class Checkpoint:
     digest: str
     at: datetime
     mac: str
+    accesses: int | None = None
+    """How many entries the audit access log held then."""
 
     @classmethod
-    def make(cls, key: AuditKey, position: int, digest: str, at: datetime) -> Checkpoint:
+    def make(
+        cls, key: AuditKey, position: int, digest: str, at: datetime, accesses: int | None = None
+    ) -> Checkpoint:
         """A checkpoint signed with the key."""
-        return cls(position, digest, at, key.sign("checkpoint", position, digest, at.isoformat()))
+        unsigned = cls(position, digest, at, "", accesses)
+        return cls(position, digest, at, key.sign(*unsigned._signed()), accesses)
 
     def is_signed_by(self, key: AuditKey) -> bool:
         """Whether the checkpoint is exactly what the key signed."""
-        return key.signed(self.mac, "checkpoint", self.position, self.digest, self.at.isoformat())
+        return key.signed(self.mac, *self._signed())
+
+    def _signed(self) -> list[object]:
+        parts: list[object] = ["checkpoint", self.position, self.digest, self.at.isoformat()]
+        return parts if self.accesses is None else [*parts, self.accesses]
 
     def line(self) -> str:
         """The checkpoint as one line of JSON."""
@@ -54,6 +63,7 @@ class Checkpoint:
             "position": self.position,
             "digest": self.digest,
             "at": self.at.isoformat(),
+            "accesses": self.accesses,
             "mac": self.mac,
         }
         return json.dumps(fields, separators=(",", ":"))
@@ -68,6 +78,7 @@ class Checkpoint:
                 str(fields["digest"]),
                 datetime.fromisoformat(fields["at"]),
                 str(fields["mac"]),
+                None if fields.get("accesses") is None else int(fields["accesses"]),
             )
         except (ValueError, KeyError, TypeError) as error:
             raise CheckpointError(f"not a checkpoint: {line[:80]!r}") from error

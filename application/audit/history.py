@@ -6,12 +6,13 @@ log for export.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Any
 
+from application.audit.access import AccessLog
 from application.audit.chain import ChainVerifier, Verification
-from application.audit.checkpoints import CheckpointFile
+from application.audit.checkpoints import CheckpointError, CheckpointFile
 from application.audit.records import EventLog, StoredRecord, jsonable
 from application.audit.seals import AuditKey
 from application.desk import SupportDesk
@@ -107,6 +108,7 @@ class Audit:
         timezone: tzinfo,
         key: AuditKey,
         checkpoints: CheckpointFile | None = None,
+        access_log: AccessLog | None = None,
         key_configured: bool = False,
     ) -> None:
         self.desk = desk
@@ -114,6 +116,7 @@ class Audit:
         self.timezone = timezone
         self.key = key
         self.checkpoints = checkpoints
+        self.access_log = access_log
         # A desk given its key by the deployment has been recording: an empty log was emptied.
         self.key_configured = key_configured
         self.log = EventLog(desk)
@@ -174,18 +177,25 @@ class Audit:
     ) -> Verification:
         """Recompute the hash chains and compare them with their seals (P7.1), and the log
         with the checkpoints kept outside the database (these, else the configured file)."""
-        verifier = ChainVerifier(
-            self.log,
-            self.key,
-            checkpoints or self.checkpoints or (),
-            expect_record=self.key_configured,
-        )
+        kept = checkpoints or self.checkpoints
+        verifier = ChainVerifier(self.log, self.key, kept or (), expect_record=self.key_configured)
         if reference is None:
-            return verifier.verify_store()
+            return self._with_access_log(verifier.verify_store(), kept)
         result = verifier.verify_ticket(Reference.parse(reference).ticket_id)
         if not result.tickets:
             raise TicketNotFound(f"no ticket has the reference {reference}, nor a seal")
         return result
+
+    def _with_access_log(self, result: Verification, kept: CheckpointFile | None) -> Verification:
+        """The verification, with what is wrong with the log of who looked."""
+        if self.access_log is None:
+            return result
+        try:
+            counted = max((c.accesses or 0 for c in kept or ()), default=None)
+        except CheckpointError:
+            counted = None  # named by the chain's verification already
+        problems = self.access_log.verify(counted)
+        return replace(result, problems=[*result.problems, *problems]) if problems else result
 
     def export(
         self, after: int | None = None, to: int | None = None, page_size: int = 1000

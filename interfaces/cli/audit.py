@@ -108,7 +108,12 @@ def audit_seal() -> None:
 
     with _audit("seal") as container:
         audit = container.audit
-        sealed = SealKeeper(audit.desk, container.audit_key, container.checkpoints).catch_up()
+        sealed = SealKeeper(
+            audit.desk,
+            container.audit_key,
+            container.checkpoints,
+            accesses=container.access_log.count,
+        ).catch_up()
     click.echo(f"read {sealed} events")
 
 

@@ -14,7 +14,7 @@ from tests.conftest import FakeClock
 def test_accesses_are_listed_oldest_first_and_filtered(
     container: Container, clock: FakeClock
 ) -> None:
-    log = AccessLog(container.engine, clock)
+    log = AccessLog(container.engine, clock, container.audit_key)
     first = log.record(actor="ada", role="auditor", action="history", reference="CM-7K3F-Q2XD")
     clock.advance(minutes=5)
     log.record(actor="sam", role="supervisor", action="verify", query="reference=")
@@ -44,7 +44,7 @@ def test_accesses_are_listed_oldest_first_and_filtered(
 def test_the_database_refuses_to_change_or_remove_accesses(
     container: Container, clock: FakeClock, statement: str
 ) -> None:
-    log = AccessLog(container.engine, clock)
+    log = AccessLog(container.engine, clock, container.audit_key)
     log.record(actor="ada", role="auditor", action="history")
     with pytest.raises(DBAPIError, match="append-only"), container.engine.begin() as connection:
         connection.execute(text(statement))
@@ -53,7 +53,7 @@ def test_the_database_refuses_to_change_or_remove_accesses(
 
 @pytest.mark.postgres
 def test_postgres_refuses_truncate(postgres_container: Container, clock: FakeClock) -> None:
-    log = AccessLog(postgres_container.engine, clock)
+    log = AccessLog(postgres_container.engine, clock, postgres_container.audit_key)
     log.record(actor="ada", role="auditor", action="history")
     with (
         pytest.raises(DBAPIError, match="append-only"),
@@ -66,5 +66,9 @@ def test_postgres_refuses_truncate(postgres_container: Container, clock: FakeClo
 def test_a_second_log_on_the_same_database_shares_the_table(
     container: Container, clock: FakeClock
 ) -> None:
-    AccessLog(container.engine, clock).record(actor="ada", role="auditor", action="verify")
-    assert [e.actor for e in AccessLog(container.engine, clock).entries()] == ["ada"]
+    AccessLog(container.engine, clock, container.audit_key).record(
+        actor="ada", role="auditor", action="verify"
+    )
+    assert [e.actor for e in AccessLog(container.engine, clock, container.audit_key).entries()] == [
+        "ada"
+    ]

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
+from application.audit.access import AccessLog
 from application.audit.checkpoints import CheckpointFile
 from application.audit.history import Audit
 from application.bootstrap import Container
@@ -33,10 +34,17 @@ class Desk:
     checkpoints: CheckpointFile
     engine: Engine
     clock: FakeClock
+    accesses: AccessLog
 
     def keeper(self) -> SealKeeper:
         """A keeper that writes a checkpoint after every page, as one would once a minute."""
-        return SealKeeper(self.container.desk, KEY, self.checkpoints, checkpoint_every=timedelta(0))
+        return SealKeeper(
+            self.container.desk,
+            KEY,
+            self.checkpoints,
+            checkpoint_every=timedelta(0),
+            accesses=self.accesses.count,
+        )
 
     def rows(self, table: str) -> list[dict[str, Any]]:
         with self.engine.connect() as connection:
@@ -66,10 +74,17 @@ class Desk:
 @pytest.fixture
 def desk(container: Container, clock: FakeClock, tmp_path: Path) -> Iterator[Desk]:
     checkpoints = CheckpointFile(tmp_path / "elsewhere" / "audit.checkpoints")
+    accesses = AccessLog(container.engine, clock, KEY)
     audit = Audit(
-        container.desk, container.sla, container.calendar.timezone, KEY, checkpoints, True
+        container.desk,
+        container.sla,
+        container.calendar.timezone,
+        KEY,
+        checkpoints,
+        accesses,
+        key_configured=True,
     )
-    yield Desk(container, audit, checkpoints, audit.log.engine, clock)
+    yield Desk(container, audit, checkpoints, audit.log.engine, clock, accesses)
 
 
 def test_seal_rows_put_back_after_events_were_removed_do_not_verify(desk: Desk) -> None:
@@ -132,7 +147,9 @@ def test_an_emptied_record_with_a_configured_key_does_not_verify(desk: Desk) -> 
 def test_an_empty_record_with_a_configured_key_and_no_checkpoint_does_not_verify(
     container: Container,
 ) -> None:
-    audit = Audit(container.desk, container.sla, container.calendar.timezone, KEY, None, True)
+    audit = Audit(
+        container.desk, container.sla, container.calendar.timezone, KEY, None, key_configured=True
+    )
     assert not audit.verify().intact
 
 
@@ -178,3 +195,34 @@ def test_a_class_version_set_back_by_sql_does_not_verify(desk: Desk) -> None:
     )
     assert b'"class_version":2' in bytes(state)
     assert not desk.audit.verify().intact
+
+
+def drop_the_guards(desk: Desk) -> None:
+    """What an administrator can do: the append-only triggers go first."""
+    if desk.engine.dialect.name == "sqlite":
+        for verb in ("update", "delete"):
+            desk.sql(f"DROP TRIGGER supportdesk_audit_access_no_{verb}")
+    else:
+        desk.sql("DROP TRIGGER supportdesk_audit_access_no_change ON supportdesk_audit_access")
+
+
+def test_an_access_log_entry_rewritten_without_the_triggers_does_not_verify(desk: Desk) -> None:
+    make_ticket(desk.container, desk.clock)
+    desk.accesses.record(actor="mona", role="auditor", action="history", reference="CM-1")
+    desk.keeper().catch_up()
+    assert desk.audit.verify().intact
+    drop_the_guards(desk)
+    desk.sql("UPDATE supportdesk_audit_access SET actor = 'someone else'")
+    result = desk.audit.verify()
+    assert any("altered or forged" in problem for problem in result.problems), result.problems
+
+
+def test_access_log_entries_removed_without_the_triggers_do_not_verify(desk: Desk) -> None:
+    make_ticket(desk.container, desk.clock)
+    for reference in ("CM-1", "CM-2"):
+        desk.accesses.record(actor="mona", role="auditor", action="history", reference=reference)
+    desk.keeper().catch_up()
+    drop_the_guards(desk)
+    desk.sql("DELETE FROM supportdesk_audit_access WHERE reference = 'CM-2'")
+    result = desk.audit.verify()
+    assert any("entries were removed" in problem for problem in result.problems), result.problems
