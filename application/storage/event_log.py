@@ -173,10 +173,13 @@ class EventLogRecorder(SQLAlchemyApplicationRecorder):
 
     @contextmanager
     def _autocommit(self) -> Iterator[Connection]:
+        engine: Any = self.datastore.engine
+        # The driver's own errors too: switching a connection the server has just cut to
+        # autocommit fails in psycopg2 itself, before SQLAlchemy sees anything.
         try:
-            with autocommit(self.datastore.engine) as connection:  # type: ignore[arg-type]
+            with autocommit(engine) as connection:
                 yield connection
-        except sqlalchemy.exc.SQLAlchemyError as error:
+        except (sqlalchemy.exc.SQLAlchemyError, engine.dialect.loaded_dbapi.Error) as error:
             raise _translated(error) from error
 
 

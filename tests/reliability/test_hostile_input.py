@@ -11,6 +11,7 @@ from __future__ import annotations
 import email
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -29,6 +30,8 @@ from interfaces.web.lookup import LOOKUP_SECONDS_KEY
 from interfaces.web.ratelimit import LIMIT_KEY
 from projections.runner import build_runners
 
+# An expected time an extension may move to: later than any due instant, within a year.
+LATER = (datetime.now(UTC) + timedelta(days=90)).isoformat()
 SQL = [
     "'; DROP TABLE supportdesk_events; --",
     '" OR "1"="1',
@@ -133,7 +136,7 @@ def test_every_text_field_of_every_command_takes_the_corpus_without_a_500(
     commands = [
         ("respond", "message", {}),
         ("escalate", "note", {}),
-        ("extend", "reason", {"resolution_due": "2099-01-01T10:00:00+03:00"}),
+        ("extend", "reason", {"resolution_due": LATER}),
         ("forward", "department", {"note": "n"}),
         ("forward", "note", {"department": "d"}),
         ("resolve", "summary", {}),
@@ -290,7 +293,7 @@ def test_markup_in_every_text_reaches_every_email_escaped(
     texts = list(marked.values())
     for command, body in [
         ("respond", {"message": MARKUP[0] + " 1"}),
-        ("extend", {"resolution_due": "2099-01-01T10:00:00+03:00", "reason": MARKUP[1] + " 2"}),
+        ("extend", {"resolution_due": LATER, "reason": MARKUP[1] + " 2"}),
         ("escalate", {"note": MARKUP[2] + " 3"}),
         ("forward", {"department": MARKUP[3] + " 4", "note": MARKUP[4] + " 5"}),
         ("resolve", {"summary": MARKUP[0] + " 6"}),
