@@ -29,7 +29,18 @@ _DAY_US = 86_400_000_000
 _HOUR_US = 3_600_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH = datetime(1970, 1, 1)
-_MAX_YEARS_AHEAD = 100
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2201, 1, 1, tzinfo=UTC)
+"""The calendar answers for instants in [EARLIEST, LATEST) and refuses others."""
+MAX_SPAN_YEARS = 50
+"""The longest span of time the calendar counts business hours across, or looks ahead in."""
+
+# Laying out a year takes milliseconds, so a stray instant in year 9999 once cost a caller
+# thousands of years of timeline (and then overflowed): such instants are refused up front.
+_EARLIEST_US = (EARLIEST - _EPOCH) // _ONE_US
+_LATEST_US = (LATEST - _EPOCH) // _ONE_US
+_MAX_SPAN_US = MAX_SPAN_YEARS * 366 * _DAY_US
 
 
 @dataclass(frozen=True)
@@ -132,8 +143,10 @@ class BusinessCalendar:
         """
         if not (hours >= 0 and math.isfinite(hours)):
             raise ValueError(f"hours must be a finite number >= 0, got {hours}")
-        origin = _to_us(start)
+        origin = _in_range(start)
         wanted = round(hours * _HOUR_US)
+        if wanted > _MAX_SPAN_US:  # business time never runs faster than the clock
+            raise ValueError(f"{hours} hours take more than {MAX_SPAN_YEARS} years")
         if wanted == 0:
             return start.astimezone(self.timezone)
         timeline = self._covering(origin)
@@ -142,32 +155,37 @@ class BusinessCalendar:
             # bisect_left: a target met exactly at a closing time yields that closing time.
             i = bisect_left(timeline.elapsed_at_end, target)
             if i < len(timeline.ends):
-                return self._local(timeline.ends[i] - (timeline.elapsed_at_end[i] - target))
+                due = timeline.ends[i] - (timeline.elapsed_at_end[i] - target)
+                return self._local(_within_range(due))
             timeline = self._grown_forward(timeline, origin)
 
     def business_hours_between(self, a: datetime, b: datetime) -> float:
         """Business time in [a, b), in hours; 0 if b is not after a (P5)."""
-        begin, end = _to_us(a), _to_us(b)
+        begin, end = _in_range(a), _in_range(b)
         if end <= begin:
             return 0.0
+        if end - begin > _MAX_SPAN_US:
+            raise ValueError(
+                f"{a.isoformat()} to {b.isoformat()} spans over {MAX_SPAN_YEARS} years"
+            )
         timeline = self._covering(begin, end)
         return (timeline.elapsed_at(end) - timeline.elapsed_at(begin)) / _HOUR_US
 
     def is_open(self, instant: datetime) -> bool:
         """Whether `instant` lies in working hours (P4)."""
-        moment = _to_us(instant)
+        moment = _in_range(instant)
         timeline = self._covering(moment)
         i = bisect_right(timeline.ends, moment)
         return i < len(timeline.ends) and timeline.starts[i] <= moment
 
     def next_opening(self, instant: datetime) -> datetime:
         """`instant` itself if open, else the next opening: where handling resumes (P4.2)."""
-        moment = _to_us(instant)
+        moment = _in_range(instant)
         timeline = self._covering(moment)
         while True:
             i = bisect_right(timeline.ends, moment)
             if i < len(timeline.ends):
-                return self._local(max(moment, timeline.starts[i]))
+                return self._local(_within_range(max(moment, timeline.starts[i])))
             timeline = self._grown_forward(timeline, moment)
 
     def is_business_day(self, day: date) -> bool:
@@ -203,8 +221,10 @@ class BusinessCalendar:
         return self._grown(min(years), max(years))
 
     def _grown_forward(self, timeline: _Timeline, origin: int) -> _Timeline:
-        if timeline.last_year >= self._local(origin).year + _MAX_YEARS_AHEAD:
-            raise ValueError(f"not enough business time within {_MAX_YEARS_AHEAD} years")
+        if timeline.covers_until >= _LATEST_US:
+            raise ValueError(f"not enough business time before {LATEST.year}")
+        if timeline.last_year >= self._local(origin).year + MAX_SPAN_YEARS:
+            raise ValueError(f"not enough business time within {MAX_SPAN_YEARS} years")
         return self._grown(timeline.first_year, timeline.last_year + 1)
 
     def _grown(self, first_year: int, last_year: int) -> _Timeline:
@@ -305,6 +325,21 @@ def _checked_week(
     if not week:
         raise ValueError("a business calendar needs some working hours")
     return MappingProxyType(week)
+
+
+def _in_range(instant: datetime) -> int:
+    """The instant in UTC microseconds; refused when it lies outside [EARLIEST, LATEST)."""
+    return _within_range(_to_us(instant))
+
+
+def _within_range(moment: int) -> int:
+    if not _EARLIEST_US <= moment < _LATEST_US:
+        instant = _EPOCH + timedelta(microseconds=moment)
+        raise ValueError(
+            f"{instant.isoformat()} is outside the calendar's years, "
+            f"{EARLIEST.year} to {LATEST.year - 1}"
+        )
+    return moment
 
 
 def _to_us(instant: datetime) -> int:

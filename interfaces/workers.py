@@ -12,7 +12,7 @@ from application.runtime.workers import Worker
 from application.sla_watch import SlaWatcher
 from interfaces.mail.wiring import mailer, outbox_relay
 from projections.audit import SealKeeper
-from projections.runner import build_runners, positions
+from projections.runner import build_runners, positions, quarantined
 from projections.sla import overdue_candidates
 
 
@@ -35,6 +35,6 @@ def workers(container: Container, include_mailer: bool = False) -> dict[str, Wor
 
 
 def gauges(container: Container) -> Gauges:
-    """Projection lag, relay backlog and mail failures, for `/metrics`."""
+    """Projection lag and events set aside, relay backlog and mail failures, for `/metrics`."""
     head = container.desk.recorder.max_notification_id() or 0
-    return follower_gauges(container.engine, head, positions(container))
+    return follower_gauges(container.engine, head, positions(container), quarantined(container))

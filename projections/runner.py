@@ -5,7 +5,7 @@ API
 ``build_runners(container) -> dict[str, Runner]``
     The query side's read models, by name: ``queue``, ``sla``, ``reports``, ``suggestions``.
     Their tables are created when missing.
-``Runner(app, read_model, batch_size=500)``
+``Runner(app, read_model, batch_size=500, max_attempts=5)``
     Follows the log of ``app`` (the ``SupportDesk``) for any ``ReadModel``
     (projections/readmodel.py: ``name``, ``tables``, ``topics``, ``apply(connection, event)``),
     so other followers can use it too; give the read model ``tracking_view(container)``.
@@ -16,15 +16,20 @@ API
                           (the worker pool restarts the runner); work resumes from the tracking
                           row.
     ``catch_up() -> int`` applies everything recorded so far; returns how many events of the
-                          log it went through (also those the read model passes over).
+                          log it went through (also those the read model passes over or sets
+                          aside).
     ``rebuild(progress=None) -> int``  drops the tables, creates them again and replays the
-                          whole log; ``progress(position)`` after each batch.
+                          whole log, events set aside included; ``progress(position)`` after
+                          each batch.
     ``position() -> int`` the last log position applied.
 ``wait_until(container, name_or_all, position, timeout) -> bool``
     Read-your-writes: whether the read model (or ``"all"`` of the query side's) reached the log
     position within ``timeout`` seconds.
 ``positions(container) -> dict[str, int]``
     Every read model's position.
+``quarantined(container) -> dict[str, int]``, ``failed_events(container) -> list[FailedEvent]``
+    How many events each read model set aside; every event a read model failed on, set aside
+    or still retried.
 ``prepare(container)``
     Creates the query side's tables where missing (the query blueprint does so when it is
     registered).
@@ -32,6 +37,13 @@ API
 Each batch is one transaction holding the read model's changes and the move of its tracking
 row, so an event is applied exactly once, also when the process is killed mid-batch. Batches
 are many events long: live, whatever arrived since the last one; in a rebuild, thousands.
+
+An event the read model fails on is never skipped silently, nor allowed to stop it for ever.
+The events before it are applied; its failure is counted and logged, and raised, so the worker
+pool restarts the runner after a pause and it tries again. At the ``max_attempts``-th failure
+in a row (``SUPPORTDESK_PROJECTION_MAX_ATTEMPTS``) the event is set aside and the runner goes
+on (projections/readmodel.py, ``record_failure``). Failures of the database itself (a lost
+connection, a lock, a missing table) say nothing about the event and are never counted.
 """
 
 from __future__ import annotations
@@ -39,8 +51,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -52,9 +67,16 @@ from eventsourcing_sqlalchemy.recorders import (
 )
 
 from application.bootstrap import Container
+from application.settings import Settings
 from application.storage.event_log import WAKE_INTERVAL, await_notification, listening
 from projections.queue import QueueProjection
-from projections.readmodel import TRACKING_TABLE, ReadModel, TrackingConflict
+from projections.readmodel import (
+    TRACKING_TABLE,
+    EventFailed,
+    ReadModel,
+    TrackingConflict,
+    quarantine_table,
+)
 from projections.reports import ReportsProjection
 from projections.sla import SlaProjection
 from projections.suggestions import SuggestionsProjection
@@ -97,19 +119,37 @@ def prepare(container: Container) -> None:
 def build_runners(container: Container) -> dict[str, Runner]:
     """One runner per read model of the query side, by name; missing tables are created."""
     prepare(container)
-    return {model.name: Runner(container.desk, model) for model in read_models(container)}
+    attempts = container.settings.projection_max_attempts
+    return {
+        model.name: Runner(container.desk, model, max_attempts=attempts)
+        for model in read_models(container)
+    }
+
+
+class _Failed(Exception):
+    """The event at `position` could not be decoded or worked out."""
+
+    def __init__(self, position: int, error: Exception) -> None:
+        super().__init__(f"position {position}: {error!r}")
+        self.position = position
+        self.error = error
 
 
 class Runner:
     """Applies the log to one read model, a batch per transaction."""
 
     def __init__(
-        self, app: Application[Any], read_model: ReadModel, batch_size: int = LIVE_BATCH
+        self,
+        app: Application[Any],
+        read_model: ReadModel,
+        batch_size: int = LIVE_BATCH,
+        max_attempts: int = Settings.projection_max_attempts,
     ) -> None:
         self.read_model = read_model
         self.recorder: SQLAlchemyApplicationRecorder = app.recorder  # type: ignore[assignment]
         self.mapper = app.mapper
         self.batch_size = batch_size
+        self.max_attempts = max_attempts
         self._events: sa.Table = self.recorder.events_record_cls.__table__
         self._wanted = frozenset(read_model.topics)
         self._position: int | None = None
@@ -189,15 +229,95 @@ class Runner:
             # the database's side of reading overlaps the folding here instead of adding to it.
             reading = self._reader.submit(self.read_notifications, upto, limit)
             self._ahead = (upto, limit, reading)
-        domain_events = [
-            self.mapper.to_domain_event(notification)
-            for notification in notifications
-            if not self._wanted or notification.topic in self._wanted
-        ]
-        self.read_model.commit(domain_events, after=after, upto=upto)
-        self._position = upto
-        log.debug("%s: applied %d events up to %d", self.name, len(domain_events), upto)
+        self._apply_all(after, notifications)
         return len(notifications)
+
+    def _apply_all(self, after: int, notifications: list[Notification]) -> None:
+        """Apply the notifications after `after`, going on past any event set aside."""
+        while notifications:
+            after = self._apply(after, notifications)
+            notifications = notifications[bisect_right(notifications, after, key=_id_of) :]
+
+    def _apply(self, after: int, notifications: list[Notification]) -> int:
+        """Apply the notifications, or those up to an event that failed and was set aside; the
+        position reached. A failure of an event not (yet) set aside is raised."""
+        upto = notifications[-1].id
+        try:
+            self._commit(after, notifications)
+        except _Failed as failed:
+            return self._failed_at(after, notifications, failed.position, failed.error)
+        except TrackingConflict:
+            raise
+        except Exception as error:
+            if not _blames_the_event(error):
+                raise
+            if len(notifications) == 1:
+                return self._failed_at(after, notifications, upto, error)
+            # The batch's transaction failed and does not say on which event: one at a time,
+            # the events before it are applied and the failing one is found.
+            log.info(
+                "%s: a batch up to %d failed (%r); applying it event by event",
+                self.name,
+                upto,
+                error,
+            )
+            for notification in notifications:
+                after = self._apply(after, [notification])
+            return after
+        self._position = upto
+        log.debug("%s: applied events up to %d", self.name, upto)
+        return upto
+
+    def _commit(self, after: int, notifications: list[Notification]) -> None:
+        """Decode the events the read model reads and commit them with the tracking row's move;
+        `_Failed` names an event that cannot be decoded or worked out."""
+        positions: list[int] = []
+        domain_events: list[Any] = []
+        for notification in notifications:
+            if self._wanted and notification.topic not in self._wanted:
+                continue
+            try:
+                domain_events.append(self.mapper.to_domain_event(notification))
+            except Exception as error:  # an unreadable record is the event's fault
+                raise _Failed(notification.id, error) from error
+            positions.append(notification.id)
+        try:
+            self.read_model.commit(domain_events, after=after, upto=notifications[-1].id)
+        except EventFailed as failed:
+            raise _Failed(positions[failed.index], failed.error) from failed.error
+
+    def _failed_at(
+        self, after: int, notifications: list[Notification], position: int, error: Exception
+    ) -> int:
+        """Apply the events before the one that failed, count its failure and set it aside at
+        the last attempt; the position reached. Before the last attempt, the error is raised."""
+        before = notifications[: bisect_left(notifications, position, key=_id_of)]
+        if before:
+            self._apply_all(after, before)
+            after = before[-1].id
+        attempts = self.read_model.record_failure(
+            position, error, after=after, max_attempts=self.max_attempts
+        )
+        log.warning(
+            "read model %s: the event at position %d failed (%d in a row, set aside at %d): %s: %s",
+            self.name,
+            position,
+            attempts,
+            self.max_attempts,
+            type(error).__name__,
+            error,
+        )
+        if attempts < self.max_attempts:
+            raise error
+        log.error(
+            "read model %s: the event at position %d is set aside, unapplied, after %d failures",
+            self.name,
+            position,
+            attempts,
+            exc_info=error,
+        )
+        self._position = position
+        return position
 
     def _read_from(self, after: int, limit: int) -> list[Notification]:
         ahead, self._ahead = self._ahead, None
@@ -252,6 +372,57 @@ class Runner:
             while not stop.is_set():
                 await_notification(listener, WAKE_INTERVAL)
                 self._drain(self.batch_size, stop=stop)
+
+
+def _id_of(notification: Notification) -> int:
+    return notification.id
+
+
+def _blames_the_event(error: Exception) -> bool:
+    """Whether the event may be what failed, rather than the database or the way to it.
+
+    Bad data (a value out of range, a broken constraint) and errors raised in Python count
+    against the event; a lost connection, a lock, a timeout or a missing table say nothing
+    about it, and an event must never be set aside because the database was away.
+    """
+    if isinstance(error, sa.exc.DBAPIError):
+        bad_data = isinstance(error, sa.exc.DataError | sa.exc.IntegrityError)
+        return bad_data and not error.connection_invalidated
+    return not isinstance(error, sa.exc.TimeoutError)
+
+
+@dataclass(frozen=True)
+class FailedEvent:
+    """An event a read model failed on: set aside (`quarantined`), or still being retried."""
+
+    read_model: str
+    position: int
+    error: str
+    attempts: int
+    first_failed_at: datetime
+    last_failed_at: datetime
+    quarantined: bool
+
+
+def failed_events(container: Container) -> list[FailedEvent]:
+    """Every event a read model failed on, by read model and position."""
+    table = quarantine_table
+    query = sa.select(*(table.c[field.name] for field in fields(FailedEvent)))
+    with container.engine.connect() as connection:
+        rows = connection.execute(query.order_by(table.c.read_model, table.c.position))
+        return [FailedEvent(*row) for row in rows]
+
+
+def quarantined(container: Container) -> dict[str, int]:
+    """How many events each read model has set aside, by name (read models with none left out)."""
+    table = quarantine_table
+    query = (
+        sa.select(table.c.read_model, sa.func.count())
+        .where(table.c.quarantined)
+        .group_by(table.c.read_model)
+    )
+    with container.engine.connect() as connection:
+        return {name: count for name, count in connection.execute(query)}
 
 
 def positions(container: Container) -> dict[str, int]:

@@ -42,7 +42,11 @@ def sla_due(start: datetime, hours: float) -> None:
     calendar = _calendar()
     if start.tzinfo is None:
         start = start.replace(tzinfo=calendar.timezone)
-    click.echo(calendar.add_business_hours(start, hours).isoformat())
+    try:
+        due = calendar.add_business_hours(start, hours)
+    except ValueError as error:  # beyond the calendar's years, or more hours than it counts
+        raise click.UsageError(str(error)) from None
+    click.echo(due.isoformat())
 
 
 @click.group("calendar")
