@@ -10,7 +10,12 @@ from typing import Any
 
 from application.audit.records import EventLog
 from application.desk import AlreadyRecorded, Outcome, SupportDesk
-from application.storage.idempotency import IdempotencyStore, StoredAnswer, fingerprint
+from application.storage.idempotency import (
+    IdempotencyStore,
+    StoredAnswer,
+    caller_scope,
+    fingerprint,
+)
 from domain.categories import Category
 from domain.errors import TicketNotFound
 from domain.reference import InvalidReference, Reference
@@ -41,13 +46,18 @@ def submit_once(
     keys: IdempotencyStore,
     fields: dict[str, Any],
     key: str | None,
-    scope: str,
+    door: str,
+    caller: str,
 ) -> tuple[dict[str, Any], bool]:
     """Submit a web-form request once per idempotency key; (receipt, whether it is a replay).
 
-    `fields` are the request's validated fields. Raises KeyReused or KeyInFlight when the key
-    belongs to another request or to one still running.
+    `fields` are the request's validated fields. A key is the `caller`'s own at that `door`
+    (the API, the form): the same key from another caller is another request, so a key seen
+    elsewhere (a documented example, a shared log) neither blocks nor reveals the first answer.
+    Raises KeyReused or KeyInFlight when the key belongs to another request of this caller or
+    to one still running.
     """
+    scope = caller_scope(door, caller)
     reference: Reference | None = None
     if key is not None:
         claim = keys.claim(scope, key, fingerprint(fields))

@@ -65,6 +65,15 @@ class StoredAnswer:
     body: dict[str, Any]
 
 
+def caller_scope(door: str, caller: str) -> str:
+    """The scope of one caller's keys at one door (`api`, `form`): callers' keys never meet.
+
+    The caller (a client's address, a browser's nonce) is kept as a digest, which fits the
+    scope column whatever its length and stores no address.
+    """
+    return f"{door}:{hashlib.sha256(caller.encode('utf-8')).hexdigest()[:32]}"
+
+
 def fingerprint(request: Any) -> str:
     """A stable digest of a request's meaning (its validated fields, in any order)."""
     canonical = json.dumps(request, sort_keys=True, ensure_ascii=False, default=str)

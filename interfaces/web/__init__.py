@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from application.bootstrap import Container, bootstrap
 from application.settings import Settings
@@ -19,6 +20,7 @@ from interfaces.web import (
     public,
     queries,
     ratelimit,
+    security_headers,
     tickets,
 )
 from interfaces.web.problems import ProblemApi
@@ -34,6 +36,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     built = container or bootstrap(settings)
     prepare(built)  # the read models' tables: the queries and `/metrics` read them
     app = Flask(__name__)
+    _behind(app, built.settings.trusted_proxies)
     attach(app, built)
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
@@ -54,6 +57,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         },
     )
     problems.install(app)  # after Api(), so problems replace its JSON error bodies
+    security_headers.install(app)
 
     app.register_blueprint(health.health)
     api.register_blueprint(public.blp)
@@ -69,6 +73,18 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         lambda: gauges(built),
         access_log=built.settings.access_log,
         metrics_dir=built.settings.metrics_dir,
+        metrics_token=built.settings.metrics_token,
     )
     app.extensions["supportdesk_api"] = api
     return app
+
+
+def _behind(app: Flask, hops: int) -> None:
+    """Believe the client address and scheme that the nearest `hops` reverse proxies report.
+
+    The address keys the rate limits and idempotency keys and decides who is on this machine
+    (`/metrics`); the scheme, whether the form's cookie is sent only over HTTPS. Without proxies
+    the headers are ignored: a client could otherwise name any address it likes.
+    """
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]

@@ -52,7 +52,7 @@ def _record_access(action: str, reference: str | None = None) -> None:
 @audit.response(200, HistorySchema)
 @audit.alt_response(404, response="NOT_FOUND", description="No such ticket, or not yet then")
 def history(query: dict[str, Any], ref: str) -> dict[str, Any]:
-    """Every event of a ticket; with `as_of` or `version`, its state and SLA standing then."""
+    """Every event of a ticket, paged; with `as_of` or `version`, its state and SLA then."""
     _record_access("history", ref)
     found = container().audit
     records = found.history(ref)
@@ -61,11 +61,14 @@ def history(query: dict[str, Any], ref: str) -> dict[str, Any]:
     if as_of is not None or version is not None:
         past = found.state_at(ref, as_of=as_of, version=version)
         records = [r for r in records if r.version <= past.ticket.version]
+    limit = query["limit"]
+    page = [r for r in records if r.version > query["after"]][: limit + 1]
     return {
         "reference": str(Reference.parse(ref)),
         "ticket_id": str(records[0].ticket_id),
-        "events": [found.entry(r) for r in records],
+        "events": [found.entry(r) for r in page[:limit]],
         "state_then": None if past is None else past.as_dict(),
+        "next_after": page[limit - 1].version if len(page) > limit else None,
     }
 
 

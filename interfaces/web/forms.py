@@ -1,9 +1,11 @@
 """The support form pages (P1.2): server-rendered, Arabic right-to-left by default, no JavaScript.
 
 Forms are protected against cross-site submission by a signed double-submit token: a random
-value in a cookie, and the same value signed with the server's secret in the form. The token
-also carries a key for the one request the form was shown for, so sending the same form twice
-(a double click, a reload) records one ticket.
+value in a cookie, and the same value signed with the server's secret in the form. The cookie's
+value is signed too, so only a value this server drew is believed: a client (or a site that can
+set cookies for ours) cannot choose one and fetch forms for it. The token also carries a key for
+the one request the form was shown for, so sending the same form twice (a double click, a
+reload) records one ticket; keys are this browser's own, so another's key is a new request.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import marshmallow as ma
 from flask import Blueprint, Response, current_app, make_response, render_template, request
-from itsdangerous import BadData, URLSafeTimedSerializer
+from itsdangerous import BadData, Signer, URLSafeTimedSerializer
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
@@ -58,26 +60,35 @@ def _signer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config[SECRET_KEY], salt="support-form")
 
 
-def _browser_nonce() -> tuple[str, bool]:
-    """The cookie's random value, and whether it is new (and must be set)."""
-    nonce = request.cookies.get(_COOKIE, "")
-    return (nonce, False) if 16 <= len(nonce) <= 64 else (secrets.token_urlsafe(24), True)
+def _cookie_signer() -> Signer:
+    return Signer(current_app.config[SECRET_KEY], salt="support-form-browser")
+
+
+def _browser_nonce() -> str | None:
+    """The random value this server gave the browser in its cookie; None without a genuine one."""
+    try:
+        return _cookie_signer().unsign(request.cookies.get(_COOKIE, "")).decode()
+    except BadData:
+        return None
 
 
 def _form_token(nonce: str) -> str:
     return str(_signer().dumps({"c": nonce, "k": secrets.token_urlsafe(16)}))
 
 
-def _checked_form_key() -> str | None:
-    """The form's own key when its token is genuine, fresh and this browser's; else None."""
+def _checked_form() -> tuple[str, str] | None:
+    """This browser's nonce and the form's own key when the form's token is genuine, fresh and
+    this browser's; else None."""
+    nonce = _browser_nonce()
     try:
         data = _signer().loads(request.form.get("csrf_token", ""), max_age=_FORM_LIFETIME_SECONDS)
     except BadData:
         return None
-    cookie = request.cookies.get(_COOKIE, "")
-    if not isinstance(data, dict) or not hmac.compare_digest(str(data.get("c")), cookie):
+    if nonce is None or not isinstance(data, dict):
         return None
-    return str(data.get("k"))
+    if not hmac.compare_digest(str(data.get("c")), nonce):
+        return None
+    return nonce, str(data.get("k"))
 
 
 # ---- rendering ---------------------------------------------------------------------------------
@@ -98,7 +109,8 @@ def _local(instant: datetime, lang: str) -> Markup:
 
 def _page(template: str, status: int = 200, **context: Any) -> Response:
     lang = _language()
-    nonce, new = _browser_nonce()
+    known = _browser_nonce()
+    nonce = known or secrets.token_urlsafe(24)
     body = render_template(
         template,
         lang=lang,
@@ -109,10 +121,10 @@ def _page(template: str, status: int = 200, **context: Any) -> Response:
         **context,
     )
     response = make_response(body, status)
-    if new:
+    if known is None:
         response.set_cookie(
             _COOKIE,
-            nonce,
+            _cookie_signer().sign(nonce).decode(),
             httponly=True,
             samesite="Lax",
             secure=request.is_secure,
@@ -145,11 +157,11 @@ def _error_page(error: HTTPException) -> Response:
 @pages.route("/support", methods=["GET", "POST"])
 def support_form() -> Response:
     """The support form (P1.2); on success, the reference and the first-response time (P3.3)."""
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD, which answers as GET without the body
         return _page("support.html", values={}, errors={})
     values = {name: request.form.get(name, "") for name in _FORM_FIELDS}
-    key = _checked_form_key()
-    if key is None:
+    checked = _checked_form()
+    if checked is None:
         return _page(
             "support.html", 400, values=values, errors={}, notice=PAGE_TEXT[_language()]["expired"]
         )
@@ -158,8 +170,11 @@ def support_form() -> Response:
     except ma.ValidationError as error:
         return _page("support.html", 422, values=values, errors=_field_errors(error))
     built = container()
+    nonce, key = checked
     try:
-        answer, _ = submit_once(built.desk, built.idempotency, fields, key, scope="form")
+        answer, _ = submit_once(
+            built.desk, built.idempotency, fields, key, door="form", caller=nonce
+        )
     except (KeyReused, KeyInFlight) as sent:
         # This very form was sent before (edited since, or still being recorded): the page
         # comes back with a fresh token, so sending it again makes a new request.
@@ -175,10 +190,10 @@ def support_form() -> Response:
 @pages.route("/support/status", methods=["GET", "POST"])
 def status_form() -> Response:
     """A requester's own view of their request: reference + email → status."""
-    if request.method == "GET":
+    if request.method != "POST":
         return _page("status.html", values={}, errors={})
     values = {name: request.form.get(name, "") for name in ("reference", "email")}
-    if _checked_form_key() is None:
+    if _checked_form() is None:
         return _page(
             "status.html", 400, values=values, errors={}, notice=PAGE_TEXT[_language()]["expired"]
         )

@@ -42,6 +42,8 @@ _FIELD_MESSAGES_ARABIC: dict[str, str] = {
     "Choose a listed escalation reason.": "اختر سبب تصعيد من الأسباب المدرجة.",
     "Already used for a different request.": "استُخدم من قبل لطلب مختلف.",
     "Use 1 to 255 visible ASCII characters.": "استخدم من 1 إلى 255 حرفاً مرئياً من ASCII.",
+    "Must be between the years 2000 and 2100.": "يجب أن يقع بين عامي 2000 و2100.",
+    "Not a cursor of this list.": "ليس مؤشر صفحة من هذه القائمة.",
 }
 
 

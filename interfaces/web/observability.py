@@ -4,10 +4,18 @@ Tokens never reach a log: only the method, the route, the status and the duratio
 Under gunicorn with several workers, metrics are shared through prometheus-client's
 multiprocess mode, in the settings' `metrics_dir` (`PROMETHEUS_MULTIPROC_DIR`, set by
 `supportdesk serve`).
+
+`/metrics` tells how busy the desk is and where it lags, which is no one else's business. With
+a `metrics_token` (`SUPPORTDESK_METRICS_TOKEN`) it answers only `Authorization: Bearer <token>`;
+without one, only clients on this machine (loopback addresses, as the trusted proxies name the
+client). Anyone else gets 403 with a problem document: a scraper that was refused then says so,
+where a 404 would send its operator looking for a wrong path.
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import logging
 import re
 import time
@@ -28,6 +36,7 @@ from prometheus_client.registry import Collector
 
 from application.runtime.health import Gauges
 from interfaces.logs import request_id
+from interfaces.web.problems import Problem
 
 log = logging.getLogger("supportdesk.access")
 
@@ -63,7 +72,28 @@ class _DatabaseGauges(Collector):
             yield family
 
 
-def install(app: Flask, gauges: GaugeReader, access_log: bool, metrics_dir: str) -> None:
+def _on_this_machine(address: str | None) -> bool:
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1 from a dual-stack socket
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def _may_scrape(token: str) -> bool:
+    """Whether this request may read `/metrics`: with the token if one is set, else locally."""
+    if not token:
+        return _on_this_machine(request.remote_addr)
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    # compare_digest: the comparison takes no longer for a closer guess
+    same = hmac.compare_digest(given.strip().encode(), token.encode())
+    return scheme.lower() == "bearer" and same
+
+
+def install(
+    app: Flask, gauges: GaugeReader, access_log: bool, metrics_dir: str, metrics_token: str
+) -> None:
     """Add request ids, the access log and `/metrics` to the app.
 
     With a `metrics_dir`, `/metrics` counts the requests of every worker sharing that folder.
@@ -102,6 +132,8 @@ def install(app: Flask, gauges: GaugeReader, access_log: bool, metrics_dir: str)
 
     @app.get("/metrics")
     def metrics() -> Response:
+        if not _may_scrape(metrics_token):
+            raise Problem(403, "Forbidden", "Metrics are for the desk's own monitoring.")
         registry = CollectorRegistry()
         if metrics_dir:
             MultiProcessCollector(registry, path=metrics_dir)

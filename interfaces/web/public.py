@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify
+from flask import Response, jsonify, request
 from flask_smorest import Blueprint
 
 from application.storage.idempotency import KeyInFlight, KeyReused
@@ -43,12 +43,18 @@ def submit(fields: dict[str, Any], headers: dict[str, str]) -> Response:
     """Submit a support request (P1.2, P3.1–P3.3).
 
     Answers with the reference number and the due instants (P5). With an `Idempotency-Key`,
-    a retry answers as the first request did and records nothing new.
+    a retry from the same client address answers as the first request did and records nothing
+    new; the same key from another address is another request.
     """
     built = container()
     try:
         answer, replayed = submit_once(
-            built.desk, built.idempotency, fields, headers.get("idempotency_key"), scope="api"
+            built.desk,
+            built.idempotency,
+            fields,
+            headers.get("idempotency_key"),
+            door="api",
+            caller=request.remote_addr or "",  # the client, as the trusted proxies name it
         )
     except KeyReused:
         raise Problem(

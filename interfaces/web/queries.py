@@ -12,10 +12,7 @@ subject and description for them; reports and suggestions hold none.
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Mapping
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 
 import marshmallow as ma
@@ -36,7 +33,7 @@ from interfaces.web.schemas.queries import (
     TeamQueueItemSchema,
 )
 from interfaces.web.services import container
-from projections.cursor import InvalidCursor
+from interfaces.web.spreadsheets import CSV, csv_response
 from projections.queue import QueueFilter, queue_page
 from projections.reports import DeadlineFigures, ReportLine, sla_report
 from projections.runner import positions, wait_until
@@ -50,7 +47,8 @@ queries = Blueprint(
 )
 
 READ_YOUR_WRITES_WAIT = 2.0  # seconds an `after` query waits for its read model
-CSV = "text/csv"
+# Requesters name the courses: a report by course lists at most this many, the total all.
+MAX_REPORT_GROUPS = 1000
 _CSV_BODY = {"type": "string", "description": "With `Accept: text/csv`: a header line, then rows"}
 _POSITION = {
     "X-Read-Model-Position": {
@@ -58,6 +56,14 @@ _POSITION = {
         "schema": {"type": "integer"},
     },
     "Link": {"description": 'The next page, as rel="next"', "schema": {"type": "string"}},
+}
+_REPORT_HEADERS = {
+    **_POSITION,
+    "X-Groups-Total": {
+        "description": f"How many groups the report has; it lists the first {MAX_REPORT_GROUPS}, "
+        "and its total covers them all.",
+        "schema": {"type": "integer"},
+    },
 }
 
 
@@ -100,17 +106,6 @@ def _next_link(cursor: str | None, headers: dict[str, str]) -> None:
         headers["Link"] = f'<{url}>; rel="next"'
 
 
-def _csv(header: list[str], rows: Iterable[list[Any]], headers: dict[str, str]) -> Response:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(
-        ["" if v is None else v.isoformat() if isinstance(v, datetime) else v for v in row]
-        for row in rows
-    )
-    return Response(buffer.getvalue(), mimetype=CSV, headers=headers)
-
-
 def _json(body: Any, headers: dict[str, str]) -> Response:
     response = jsonify(body)
     response.headers.update(headers)
@@ -130,28 +125,25 @@ def queue(query: dict[str, Any]) -> Response:
     headers = _caught_up("queue", query)
     built = container()
     now = built.desk.clock()
-    try:
-        page = queue_page(
-            built.engine,
-            built.sla,
-            now,
-            QueueFilter(
-                status=query.get("status"),
-                category=query.get("category"),
-                course=query.get("course"),
-                sla=SlaState(query["sla"]) if "sla" in query else None,
-            ),
-            query["per_page"],
-            query.get("cursor"),
-        )
-    except InvalidCursor as error:
-        raise Problem(422, "Unprocessable Content", errors={"cursor": [str(error)]}) from None
+    page = queue_page(
+        built.engine,
+        built.sla,
+        now,
+        QueueFilter(
+            status=query.get("status"),
+            category=query.get("category"),
+            course=query.get("course"),
+            sla=SlaState(query["sla"]) if "sla" in query else None,
+        ),
+        query["per_page"],
+        query.get("cursor"),
+    )
     schema = QueueItemSchema() if current_role() == "analyst" else TeamQueueItemSchema()
     items = schema.dump([_queue_item(row) for row in page.rows], many=True)
     _next_link(page.next_cursor, headers)
     if _wants_csv():
         names = list(schema.fields)
-        return _csv(names, ([item[n] for n in names] for item in items), headers)
+        return csv_response(names, ([item[n] for n in names] for item in items), headers)
     body = {
         "items": items,
         "per_page": query["per_page"],
@@ -168,7 +160,7 @@ def _queue_item(row: dict[str, Any]) -> dict[str, Any]:
 @queries.get("/reports/sla")
 @requires("analyst", "supervisor")
 @queries.arguments(ReportQuery, location="query", unknown=ma.RAISE)
-@queries.response(200, ReportSchema, headers=_POSITION)
+@queries.response(200, ReportSchema, headers=_REPORT_HEADERS)
 @queries.alt_response(
     200,
     schema=_CSV_BODY,
@@ -184,17 +176,19 @@ def sla_compliance(query: dict[str, Any]) -> Response:
     now = built.desk.clock()
     start, end = query.get("from_"), query.get("to")
     report = sla_report(built.engine, now, query["group_by"], start=start, end=end)
+    headers["X-Groups-Total"] = str(len(report.lines))
+    lines = report.lines[:MAX_REPORT_GROUPS]
     if _wants_csv():
-        rows = [["group", line.group, *_report_figures(line)] for line in report.lines]
+        rows = [["group", line.group, *_report_figures(line)] for line in lines]
         rows.append(["total", None, *_report_figures(report.total)])
-        return _csv(["scope", query["group_by"], *_REPORT_COLUMNS], rows, headers)
+        return csv_response(["scope", query["group_by"], *_REPORT_COLUMNS], rows, headers)
     body = ReportSchema().dump(
         {
             "group_by": report.group_by,
             "from_": start,
             "to": end,
             "as_of": now,
-            "groups": [_report_line(line) for line in report.lines],
+            "groups": [_report_line(line) for line in lines],
             "total": _report_line(report.total),
         }
     )
@@ -244,12 +238,9 @@ def _report_figures(line: ReportLine) -> list[Any]:
 def suggestions(query: dict[str, Any]) -> Response:
     """Suggestions, newest first, and where each was referred (P3.5)."""
     headers = _caught_up("suggestions", query)
-    try:
-        rows, cursor = suggestions_page(
-            container().engine, query["per_page"], query.get("forwarded"), query.get("cursor")
-        )
-    except InvalidCursor as error:
-        raise Problem(422, "Unprocessable Content", errors={"cursor": [str(error)]}) from None
+    rows, cursor = suggestions_page(
+        container().engine, query["per_page"], query.get("forwarded"), query.get("cursor")
+    )
     _next_link(cursor, headers)
     body = SuggestionsPageSchema().dump(
         {"items": rows, "per_page": query["per_page"], "next_cursor": cursor}

@@ -9,6 +9,9 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from interfaces.web.schemas.fields import LARGEST_POSITION, OffsetInstant
 
 MAX_EVENTS_PER_REQUEST = 1_000_000
+# A ticket's history is read whole from the store; its answer is paged, so that a ticket with
+# a great many follow-ups cannot make one answer unbounded.
+MAX_HISTORY_EVENTS = 1000
 
 
 class HistoryQuery(Schema):
@@ -21,6 +24,16 @@ class HistoryQuery(Schema):
     )
     version = fields.Integer(
         validate=validate.Range(min=1), metadata={"description": "Or at this version."}
+    )
+    after = fields.Integer(
+        load_default=0,
+        validate=validate.Range(min=0, max=LARGEST_POSITION),
+        metadata={"description": "List the events after this version (a page's `next_after`)."},
+    )
+    limit = fields.Integer(
+        load_default=MAX_HISTORY_EVENTS,
+        validate=validate.Range(min=1, max=MAX_HISTORY_EVENTS),
+        metadata={"description": "The most events to list."},
     )
 
     @validates_schema
@@ -60,6 +73,10 @@ class HistorySchema(Schema):
     ticket_id = fields.String()
     events = fields.List(fields.Nested(EventEntrySchema))
     state_then = fields.Nested(PastStateSchema, allow_none=True)
+    next_after = fields.Integer(
+        allow_none=True,
+        metadata={"description": "Pass as `after` for the next page; null on the last page."},
+    )
 
 
 class VerifyQuery(Schema):

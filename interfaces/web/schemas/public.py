@@ -45,6 +45,10 @@ class IdempotencyKeySchema(ma.Schema):
 
     idempotency_key = ma.fields.String(
         data_key="Idempotency-Key",
+        metadata={
+            "description": "A retry from the same client address with this key gets the first "
+            "answer; from another address, the same key is another request."
+        },
         validate=ma.validate.Regexp(
             r"^[\x21-\x7e]{1,255}$", error="Use 1 to 255 visible ASCII characters."
         ),

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 
 from domain.categories import Category
 from domain.sla import SlaState
-from interfaces.web.schemas.fields import LARGEST_POSITION, LocalInstant
+from interfaces.web.schemas.fields import LARGEST_POSITION, LocalInstant, within_era
+from projections.cursor import InvalidCursor, decode_cursor
 from projections.reports import GROUPINGS
 from projections.ticket_events import OPEN_STATUSES
 
@@ -22,6 +25,19 @@ def _after() -> ma.fields.Integer:
     )
 
 
+class PageCursor(ma.fields.String):
+    """The `next_cursor` of an earlier page, checked before it reaches a query."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        cursor = str(super()._deserialize(value, attr, data, **kwargs))
+        try:
+            instant, _ = decode_cursor(cursor)
+            within_era(instant)  # a forged cursor may hold an instant no database can take
+        except (InvalidCursor, ma.ValidationError):
+            raise ma.ValidationError("Not a cursor of this list.") from None
+        return cursor
+
+
 def _per_page() -> ma.fields.Integer:
     return ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=500))
 
@@ -32,7 +48,7 @@ class QueueQuery(ma.Schema):
     course = ma.fields.String(validate=ma.validate.Length(min=1, max=500))
     sla = ma.fields.String(validate=ma.validate.OneOf([s.value for s in SlaState]))
     per_page = _per_page()
-    cursor = ma.fields.String(metadata={"description": "`next_cursor` of the previous page"})
+    cursor = PageCursor(metadata={"description": "`next_cursor` of the previous page"})
     after = _after()
 
 
@@ -123,7 +139,7 @@ class SuggestionsQuery(ma.Schema):
         metadata={"description": "true: referred to management; false: not yet"}
     )
     per_page = _per_page()
-    cursor = ma.fields.String()
+    cursor = PageCursor(metadata={"description": "`next_cursor` of the previous page"})
     after = _after()
 
 

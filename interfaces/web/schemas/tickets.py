@@ -8,7 +8,7 @@ import marshmallow as ma
 
 from domain.escalation import EscalationReason
 from domain.sla import Complexity
-from interfaces.web.schemas.fields import RequestSchema, Text, choice
+from interfaces.web.schemas.fields import AwareInstant, RequestSchema, Text, choice
 
 
 class EscalationSchema(ma.Schema):
@@ -81,7 +81,7 @@ class ClassifySchema(RequestSchema):
 class ExtendSchema(RequestSchema):
     """A new expected resolution instant, and why (P5.4)."""
 
-    resolution_due = ma.fields.AwareDateTime(required=True)
+    resolution_due = AwareInstant(required=True)
     reason = Text(required=True, max_length=2_000, multiline=True)
 
 
