@@ -122,7 +122,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Conta
         engine=engine,
         users=UserDirectory(engine),
         addresses=own_addresses,
-        intake=MailIntake(desk, engine, own_addresses),
+        intake=MailIntake(desk, engine, own_addresses, settings.mail_trusted_authserv),
         idempotency=IdempotencyStore(engine),
         audit_key=audit_key,
         checkpoints=checkpoints,

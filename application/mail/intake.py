@@ -12,6 +12,15 @@ line). It reads a raw RFC 5322 message and applies the policy's rules:
   to supervisory management (P6.2);
 - a message from anyone else never changes that ticket.
 
+Anyone can write any address into From. A message is from the requester only when a trusted
+mail server vouches for its sender's domain (`application.mail.authentication`); one that
+merely names the requester's address is recorded on the ticket as an unverified follow-up,
+which escalates nothing and fills in no detail, whichever address it was sent to. With no
+trusted server configured (the embedded default) no sender can be vouched for: mail is then
+recorded, and never escalates; the SLA watch still escalates every missed deadline (P6.2).
+A new request needs no vouching (P1.1 accepts requests by email), but its address stays
+unconfirmed, so no email of the desk echoes what the request says (see `notifications`).
+
 A message (by its Message-ID) has one effect however often it arrives. Automatic mail
 (autoreplies, bounces, our own emails) is ignored, so that two robots cannot loop.
 """
@@ -19,7 +28,7 @@ A message (by its Message-ID) has one effect however often it arrives. Automatic
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -28,6 +37,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from application.desk import Outcome, SupportDesk
+from application.mail.authentication import vouched_for
 from application.mail.message import InboundEmail, MessageRefused, parse_email
 from application.mail.notifications import Addresses
 from application.mail.outbox import mail_metadata
@@ -41,6 +51,8 @@ log = logging.getLogger(__name__)
 
 CLAIM_TIMEOUT = timedelta(minutes=10)
 """A message whose handling started this long ago and never finished may be handled again."""
+
+UNVERIFIED = "no trusted mail server vouches for the sender: recorded, not acted on"
 
 inbound_table = sa.Table(
     "mail_inbound",
@@ -83,10 +95,17 @@ class IntakeOutcome:
 class MailIntake:
     """Applies the policy's email rules to inbound messages (P1.1, P6.1, P6.2)."""
 
-    def __init__(self, desk: SupportDesk, engine: Engine, addresses: Addresses) -> None:
+    def __init__(
+        self,
+        desk: SupportDesk,
+        engine: Engine,
+        addresses: Addresses,
+        trusted_authserv: Collection[str] = (),
+    ) -> None:
         self.desk = desk
         self.engine = engine
         self.addresses = addresses
+        self.trusted_authserv = tuple(trusted_authserv)
 
     def accepts_recipient(self, address: str) -> bool:
         """Whether mail to this address is for the desk (the listener refuses the rest)."""
@@ -121,6 +140,9 @@ class MailIntake:
         to_management = self.addresses.management.lower() in email.recipients
         to_support = self.addresses.support.lower() in email.recipients or not to_management
         if ticket is not None and from_requester:
+            if not self._vouched_for(email):
+                self._follow_up(ticket.reference, email, verified=False)
+                return IntakeOutcome(Action.FOLLOW_UP, ticket.reference, UNVERIFIED)
             return self._from_requester(ticket, email, to_support, to_management)
         if to_support:
             return self._new_request(email)
@@ -134,7 +156,7 @@ class MailIntake:
         reference = ticket.reference
         if to_support:
             # The desk escalates a follow-up that comes after a missed deadline (P6.1).
-            escalations = len(self._follow_up(reference, email).ticket.escalations)
+            escalations = len(self._follow_up(reference, email, verified=True).ticket.escalations)
             if escalations > len(ticket.escalations) and not to_management:
                 reason = EscalationReason.REQUESTER_FOLLOW_UP_AFTER_DEADLINE
                 return IntakeOutcome(Action.ESCALATED, reference, reason.value)
@@ -148,18 +170,25 @@ class MailIntake:
             except TransitionRefused as refusal:  # e.g. resolved: it goes on the record below
                 log.info("intake: %s not escalated: %s", reference, refusal)
             if not to_support:
-                self._follow_up(reference, email)
+                self._follow_up(reference, email, verified=True)
         return IntakeOutcome(Action.FOLLOW_UP, reference)
 
-    def _follow_up(self, reference: str, email: InboundEmail) -> Outcome:
-        """Every message of the requester about a ticket is on its record (P6.1, P7.1)."""
+    def _vouched_for(self, email: InboundEmail) -> bool:
+        return vouched_for(email.authentication_results, self.trusted_authserv, email.sender_domain)
+
+    def _follow_up(self, reference: str, email: InboundEmail, *, verified: bool) -> Outcome:
+        """Every message about a ticket from its requester's address is on its record (P6.1,
+        P7.1); only a verified one fills in missing details (P3.2)."""
         outcome = self.desk.receive_follow_up(
             reference,
             message=email.new_text or email.subject or "(no text)",
             channel=Channel.EMAIL,
             message_id=email.message_id,
+            sender=email.sender,
+            subject=email.subject or None,
+            verified=verified,
         )
-        if outcome.ticket.missing_details:
+        if verified and outcome.ticket.missing_details:
             self._supply_details(reference, email)
         return outcome
 

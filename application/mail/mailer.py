@@ -4,7 +4,11 @@ A message is acknowledged to the broker only after its email was sent (or set as
 letter), so a crash means a redelivery, never a loss. Redeliveries and repeated publications
 carry the same message id and are dropped here. A mail server that is away is retried with
 growing pauses; an email that keeps failing, or that the server refuses for good, becomes a
-dead letter that operators can list and send again.
+dead letter that operators can list and send again. So does an email to a mailbox that had its
+hour's emails already (`quota`): it is held, never sent, until operators send it again.
+
+Logs name an email by its message id, and never carry the recipient's address (P7.3): where a
+mail server's answer repeats it, it is replaced by a hash.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -25,8 +30,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from application.desk import SupportDesk
+from application.mail.address import address_tag
 from application.mail.notifications import EmailKind, OutgoingEmail
 from application.mail.outbox import mail_metadata, settle_pending
+from application.mail.quota import RecipientLimitReached, RecipientQuota
 from domain.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -95,6 +102,7 @@ class Disposition(StrEnum):
     SENT = "sent"
     DUPLICATE = "duplicate"
     DEAD_LETTERED = "dead_lettered"
+    HELD = "held"  # a dead letter too: its mailbox had its hour's emails
 
 
 class Interrupted(Exception):
@@ -128,6 +136,8 @@ class Mailer:
         max_attempts: int = 6,
         first_backoff: float = 1.0,
         max_backoff: float = 60.0,
+        per_recipient_hourly: int = 10,
+        own_addresses: Collection[str] = (),
     ) -> None:
         self.desk = desk
         self.engine = engine
@@ -137,6 +147,7 @@ class Mailer:
         self.max_attempts = max_attempts
         self.first_backoff = first_backoff
         self.max_backoff = max_backoff
+        self.quota = RecipientQuota(engine, per_recipient_hourly, unbounded=own_addresses)
 
     # ---- running ----------------------------------------------------------------------------
 
@@ -166,6 +177,10 @@ class Mailer:
             log.exception("mailer: %s cannot be rendered", email.message_id)
             self._dead_letter(email, error, 1)
             return Disposition.DEAD_LETTERED
+        frees = self.quota.take(email, self.desk.clock())
+        if frees is not None:
+            self._dead_letter(email, self._limit_reached(frees), 0)
+            return Disposition.HELD
         wait = stop or threading.Event()
         for attempt in range(1, self.max_attempts + 1):
             del message["Date"]
@@ -184,7 +199,7 @@ class Mailer:
                 log.warning(
                     "mailer: %s not sent (%s); try %d in %.1f s",
                     email.message_id,
-                    error,
+                    _without_address(str(error), email.to),
                     attempt + 1,
                     pause,
                 )
@@ -192,6 +207,12 @@ class Mailer:
                     raise Interrupted(email.message_id) from error
         self._after_sending(email, message)
         return Disposition.SENT
+
+    def _limit_reached(self, frees: datetime) -> RecipientLimitReached:
+        return RecipientLimitReached(
+            f"held: {self.quota.per_hour} emails went to this mailbox within the hour "
+            f"(SUPPORTDESK_MAIL_PER_RECIPIENT_HOURLY); requeue it from {frees.isoformat()}"
+        )
 
     # ---- records ------------------------------------------------------------------------------
 
@@ -251,7 +272,8 @@ class Mailer:
             fields = dict(email)
             fields["message_id"] = str(fields.get("message_id") or _fingerprint(fields))
         message_id = str(fields["message_id"])[:200]
-        log.error("mailer: %s set aside as a dead letter: %s", message_id, error)
+        reason = _without_address(f"{type(error).__name__}: {error}", str(fields.get("to") or ""))
+        log.error("mailer: %s set aside as a dead letter: %s", message_id, reason)
         with self.engine.begin() as connection:
             connection.execute(
                 dead_letter_table.delete().where(dead_letter_table.c.message_id == message_id)
@@ -263,7 +285,7 @@ class Mailer:
                     reference=str(fields.get("reference") or "")[:20],
                     recipient=str(fields.get("to") or "")[:320],
                     payload=json.dumps(fields, ensure_ascii=False, default=str),
-                    error=f"{type(error).__name__}: {error}"[:2000],
+                    error=reason[:2000],
                     attempts=attempts,
                     failed_at=self.desk.clock(),
                 )
@@ -321,6 +343,13 @@ class Mailer:
                 connection.execute(dead_letter_table.insert(), kept)
             raise
         return len(emails)
+
+
+def _without_address(text: str, address: str) -> str:
+    """The text with the address replaced by its hash (a server's answer may repeat it)."""
+    if not address.strip():
+        return text
+    return re.sub(re.escape(address.strip()), address_tag(address), text, flags=re.IGNORECASE)
 
 
 def _fingerprint(fields: Mapping[str, Any]) -> str:

@@ -1,5 +1,9 @@
-"""An inbound email as the rules read it: sender, recipients, subject, text, and whether a robot
-sent it (P1.1). Refuses what cannot be read as an email, or is too large.
+"""An inbound email as the rules read it: sender, recipients, subject, text, whether a robot
+sent it, and what the receiving servers said of its sender (P1.1). Refuses what cannot be read
+as an email, is too large, or does not name one plain sender.
+
+Controls and bidi overrides are removed from the subject, the text and the sender's name, as
+the web form refuses them (`domain.text`).
 """
 
 from __future__ import annotations
@@ -9,14 +13,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email import policy
-from email.headerregistry import Address
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser, BytesParser
-from email.utils import getaddresses, parseaddr
+from email.utils import getaddresses
 from html.parser import HTMLParser
 
+from application.mail.address import SenderRefused, read_sender
 from application.mail.statements import unquoted
 from domain.reference import Reference
+from domain.text import printable
 
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 """Larger messages (big attachments) are refused at the door; attachments are never kept."""
@@ -51,10 +56,14 @@ class InboundEmail:
     message_id: str
     sender: str
     sender_name: str | None
+    sender_domain: str
+    """The sender's domain in ASCII (IDNA), as authentication results name it."""
     recipients: frozenset[str]
     subject: str
     text: str
     automatic: bool
+    authentication_results: tuple[str, ...]
+    """The Authentication-Results fields as they arrived, topmost first (RFC 8601)."""
 
     @property
     def quoted_reference(self) -> Reference | None:
@@ -119,19 +128,21 @@ def parse_email(raw: bytes, envelope_recipients: Sequence[str] = ()) -> InboundE
     _within_bounds(raw)
     try:
         message = BytesParser(policy=policy.default).parsebytes(raw)
-        sender_name, sender = _sender(message)
+        senders = _raw_fields(message, "From")
         header_recipients = [
             address
             for name in ("To", "Cc", "Delivered-To", "X-Original-To")
             for _, address in getaddresses([str(v) for v in message.get_all(name) or []])
         ]
-        subject = " ".join(str(message.get("Subject", "")).split())
+        subject = " ".join(printable(str(message.get("Subject", "")), multiline=False).split())
         # The header as it arrived: decoding it would turn an encoded word into line breaks.
         raw_id = next((str(v) for k, v in message.raw_items() if k.lower() == "message-id"), "")
     except Exception as error:  # any defect the parser trips on: refuse, never crash
         raise MessageRefused(f"the message cannot be read: {error}") from error
-    if not sender:
-        raise MessageRefused("the message names no sender (From)")
+    try:
+        sender = read_sender(senders)
+    except SenderRefused as refusal:
+        raise MessageRefused(str(refusal)) from None
     if _depth(message) > MAX_DEPTH:
         raise MessageRefused(f"the message's parts nest deeper than {MAX_DEPTH}")
     recipients = envelope_recipients or header_recipients
@@ -139,22 +150,28 @@ def parse_email(raw: bytes, envelope_recipients: Sequence[str] = ()) -> InboundE
         # A missing or malformed id is replaced by one of ours, derived from the bytes, so a
         # redelivery is still recognised; it names no host and is never used for threading.
         message_id=strict_message_id(raw_id) or f"<sha256.{hashlib.sha256(raw).hexdigest()}>",
-        sender=sender,
-        sender_name=sender_name,
+        sender=sender.address,
+        sender_name=sender.name,
+        sender_domain=sender.domain,
         recipients=frozenset(a.strip().lower() for a in recipients if a.strip()),
         subject=subject[:300],
         text=_text(message),
-        automatic=_is_automatic(message, sender),
+        automatic=_is_automatic(message, sender.address),
+        authentication_results=tuple(_raw_fields(message, "Authentication-Results")),
     )
 
 
-def _sender(message: EmailMessage) -> tuple[str | None, str]:
-    header = message.get("From")
-    addresses: tuple[Address, ...] = getattr(header, "addresses", ())
-    if addresses and addresses[0].addr_spec and "@" in addresses[0].addr_spec:
-        return addresses[0].display_name or None, addresses[0].addr_spec.strip()
-    name, address = parseaddr(str(header or ""))
-    return (name or None), (address.strip() if "@" in address else "")
+def _raw_fields(message: Message, name: str) -> list[str]:
+    """The fields named `name` as they arrived (no encoded word decoded), unfolded, in order."""
+    values = (value for key, value in message.raw_items() if key.lower() == name.lower())
+    # The parser keeps bytes that are not ASCII as surrogates: they are UTF-8 (RFC 6532).
+    return [
+        re.sub(r"\r?\n(?=[ \t])", "", value)
+        .encode("utf-8", "surrogateescape")
+        .decode("utf-8", "replace")
+        .strip()
+        for value in values
+    ]
 
 
 def _is_automatic(message: Message, sender: str) -> bool:
@@ -184,7 +201,7 @@ def _text(message: EmailMessage) -> str:
     text = _decoded(part)
     if part.get_content_subtype() == "html":
         text = _html_to_text(text)
-    text = text.replace("\r\n", "\n").replace("\x00", "").strip()
+    text = printable(text.replace("\r\n", "\n"), multiline=True).strip()
     if len(text) > MAX_TEXT_CHARS:
         text = text[:MAX_TEXT_CHARS] + "\n[…]"
     return text

@@ -3,6 +3,13 @@
 The event log is the outbox: every email below is derived from one event, so it is named by
 that event (reference, version) and its kind, and the same event always yields the same emails
 with the same ids, however often it is read.
+
+Anyone can name any address in a request, by the form or by mail, and nothing confirms it
+before the receipt goes. So no email to a requester repeats what the request says (subject,
+course, description, name): it would let anyone send their own words from the desk's address
+to whomever they like. The receipt names the reference, the type of problem in the desk's own
+words and the times promised (P3.3, P5.1). Only the desk's own addresses (management,
+suggestions) are shown what was written.
 """
 
 from __future__ import annotations
@@ -137,9 +144,7 @@ def emails_for(event: Ticket.Event, ticket: Ticket, addresses: Addresses) -> lis
                 email(
                     EmailKind.RECEIPT,
                     requester,
-                    subject=ticket.subject,
                     category=category,
-                    course=ticket.course,
                     submitted_at=_instant(ticket.submitted_at),
                     first_response_due=_instant(ticket.first_response_due),
                 )

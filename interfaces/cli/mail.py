@@ -69,25 +69,29 @@ class _Listening:
     """The SMTP listener as a worker: listens until told to stop."""
 
     def __init__(self, container: Container, host: str, port: int) -> None:
-        self.container = container
         self.host = host
-        self.port = port
+        try:
+            self.listener = mail_listener(
+                container.intake, host, port, container.settings.smtpd_allowed_clients
+            )
+        except ValueError as error:  # the allowed clients cannot be read: say so at start
+            raise click.ClickException(str(error)) from None
 
     def run(self, stop: threading.Event) -> None:
-        listener = mail_listener(self.container.intake, self.host, self.port)
-        listener.start()
-        click.echo(f"listening for mail on {self.host}:{listener.port}", err=True)
+        self.listener.start()
+        click.echo(f"listening for mail on {self.host}:{self.listener.port}", err=True)
         try:
             stop.wait()
         finally:
-            listener.stop()
+            self.listener.stop()
 
 
 @click.command("smtpd")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=2525, show_default=True)
 def smtpd(host: str, port: int) -> None:
-    """Receive mail for the support and management addresses over SMTP (P1.1, P6.2)."""
+    """Receive mail for the support and management addresses over SMTP (P1.1, P6.2), from the
+    clients SUPPORTDESK_SMTPD_ALLOWED_CLIENTS names."""
     container = bootstrap()
     try:
         WorkerPool({"smtpd": _Listening(container, host, port)}).run_until_signalled()

@@ -1,30 +1,76 @@
 """`supportdesk smtpd`: an SMTP listener that hands inbound mail to the intake (P1.1, P6).
 
-It accepts mail only for the desk's own addresses (it is no relay), refuses messages that are
-too large or unreadable, and answers 451 (try again later) when the desk cannot record a
-message right now, so the sending server keeps it and retries.
+It accepts mail only from the mail servers in SUPPORTDESK_SMTPD_ALLOWED_CLIENTS (addresses or
+networks; the desk believes their Authentication-Results, so nobody else may deliver) and only
+for the desk's own addresses (it is no relay), refuses messages that are too large or
+unreadable, and answers 451 (try again later) when the desk cannot record a message right
+now, so the sending server keeps it and retries.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from application.mail.address import address_tag
 from application.mail.intake import Action, MailIntake
 from application.mail.message import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+def client_networks(clients: Sequence[str]) -> tuple[Network, ...]:
+    """The networks `SUPPORTDESK_SMTPD_ALLOWED_CLIENTS` names (an address is a network of one)."""
+    try:
+        return tuple(ipaddress.ip_network(client.strip(), strict=False) for client in clients)
+    except ValueError as error:
+        raise ValueError(f"SUPPORTDESK_SMTPD_ALLOWED_CLIENTS: {error}") from None
+
+
+def _peer_address(peer: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The client's address from aiosmtpd's peer (host, port, …); None if it has none."""
+    try:
+        address = ipaddress.ip_address(str(peer[0]).partition("%")[0])
+    except (TypeError, IndexError, ValueError):
+        return None
+    # A listener on "::" sees IPv4 clients as ::ffff:a.b.c.d.
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped or address
+
 
 class IntakeHandler:
-    """aiosmtpd handler: RCPT checks the address, DATA runs the intake in a worker thread."""
+    """aiosmtpd handler: MAIL checks the client, RCPT the address, DATA runs the intake in a
+    worker thread."""
 
-    def __init__(self, intake: MailIntake) -> None:
+    def __init__(self, intake: MailIntake, allowed: Sequence[Network]) -> None:
         self.intake = intake
+        self.allowed = tuple(allowed)
+
+    async def handle_MAIL(  # noqa: N802 - aiosmtpd's hook name
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        # Refused here rather than at connect: the controller's own readiness probe connects.
+        client = _peer_address(session.peer)
+        if client is None or not any(client in network for network in self.allowed):
+            log.warning("smtpd: refused mail from %s, not an allowed client", client)
+            return "550 5.7.1 This client may not deliver mail here"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
         self,
@@ -50,7 +96,9 @@ class IntakeHandler:
                 None, self.intake.receive, raw, list(envelope.rcpt_tos)
             )
         except Exception:
-            log.exception("smtpd: message from %s not recorded", envelope.mail_from)
+            log.exception(
+                "smtpd: message from %s not recorded", address_tag(envelope.mail_from or "")
+            )
             return "451 4.3.0 Temporary failure, please try again later"
         if outcome.action is Action.REFUSED:
             return f"554 5.6.0 {_one_line(outcome.detail)}"
@@ -72,10 +120,16 @@ class ListeningController(Controller):
         return super()._trigger_server()  # type: ignore[no-untyped-call]  # aiosmtpd is untyped
 
 
-def mail_listener(intake: MailIntake, host: str = "127.0.0.1", port: int = 2525) -> Controller:
-    """The desk's SMTP listener; `start()` it, and `stop()` it when done."""
+def mail_listener(
+    intake: MailIntake,
+    host: str = "127.0.0.1",
+    port: int = 2525,
+    allowed_clients: Sequence[str] = LOOPBACK,
+) -> Controller:
+    """The desk's SMTP listener, taking mail from `allowed_clients` (addresses or networks);
+    `start()` it, and `stop()` it when done."""
     return ListeningController(
-        IntakeHandler(intake),
+        IntakeHandler(intake, client_networks(allowed_clients)),
         hostname=host,
         port=port,
         data_size_limit=MAX_MESSAGE_BYTES,

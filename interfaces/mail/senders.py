@@ -51,10 +51,12 @@ class SmtpSender:
                     smtp.login(self.username, self.password or "")
                 smtp.send_message(message)
         except smtplib.SMTPRecipientsRefused as error:
-            codes = [code for code, _ in error.recipients.values()]
-            if all(code >= 500 for code in codes):
-                raise PermanentFailure(f"recipients refused: {error.recipients}") from error
-            raise TransientFailure(f"recipients refused for now: {error.recipients}") from error
+            # Keyed by address: only the answers are told, so logs never carry the address.
+            answers = list(error.recipients.values())
+            detail = "; ".join(f"{code} {text!r}" for code, text in answers)
+            if all(code >= 500 for code, _ in answers):
+                raise PermanentFailure(f"recipient refused: {detail}") from error
+            raise TransientFailure(f"recipient refused for now: {detail}") from error
         except smtplib.SMTPResponseException as error:
             detail = f"{error.smtp_code} {error.smtp_error!r}"
             if error.smtp_code >= 500 and not isinstance(error, smtplib.SMTPAuthenticationError):

@@ -29,10 +29,13 @@ def outbox_relay(container: Container, broker: MailBroker | None = None) -> Outb
 def mailer(container: Container, broker: MailBroker | None = None) -> Mailer:
     """`supportdesk mailer`: broker messages to sent emails."""
     settings = container.settings
+    own = container.addresses
     return Mailer(
         container.desk,
         container.engine,
         broker or mail_broker(settings),
-        MailRenderer(container.addresses, settings.timezone),
+        MailRenderer(own, settings.timezone),
         sender_from_url(settings.smtp_url),
+        per_recipient_hourly=settings.mail_per_recipient_hourly,
+        own_addresses=(own.support, own.management, own.suggestions),
     )

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import mailbox
 import smtplib
-from collections.abc import Iterator
 from email import policy
 from email.message import EmailMessage
-from email.utils import make_msgid
 from pathlib import Path
 
 import pytest
@@ -15,26 +13,29 @@ from click.testing import CliRunner
 from flask import Flask
 
 from application.bootstrap import Container
+from application.mail.intake import MailIntake
 from application.mail.message import MAX_MESSAGE_BYTES
 from application.users import Role
 from interfaces.cli.mail import ingest
-from interfaces.mail.listener import mail_listener
-from interfaces.web import create_app
-from interfaces.web import inbound as inbound_module
+from tests import builders
+from tests.builders import ENGLISH, INFO, LEARNER, SUPPORT
 
-SUPPORT = "support@captainmama.org"
-INFO = "info@captainmama.org"
-LEARNER = "learner@example.org"
-
-ENGLISH = "I cannot sign in.\nCategory: login\nCourse: Parenting 101\n"
 ARABIC = "لا أستطيع الدخول.\nالفئة: تسجيل الدخول\nالدورة: التربية الإيجابية\n"
+MX = "mx.captainmama.org"  # the desk's mail server, which authenticated the senders below
 
 
-def mail(body: str, subject: str, to: str = SUPPORT, sender: str = LEARNER) -> EmailMessage:
-    message = EmailMessage()
-    message["From"], message["To"], message["Subject"] = sender, to, subject
-    message["Message-ID"] = make_msgid(domain="example.org")
-    message.set_content(body)
+@pytest.fixture(autouse=True)
+def trusted_mx(container: Container) -> None:
+    """Every door believes the authentication results of the desk's mail server (P6)."""
+    container.intake = MailIntake(
+        container.desk, container.engine, container.addresses, trusted_authserv=[MX]
+    )
+
+
+def mail(body: str, subject: str, to: str = SUPPORT) -> EmailMessage:
+    """The learner's email as the desk's mail server passes it on: DMARC passed."""
+    message = builders.mail(body, subject, to)
+    message["Authentication-Results"] = f"{MX}; dmarc=pass header.from=example.org"
     return message
 
 
@@ -44,14 +45,6 @@ def history(container: Container, reference: str) -> list[str]:
 
 
 # ---- SMTP ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def smtp_port(container: Container) -> Iterator[int]:
-    listener = mail_listener(container.intake, "127.0.0.1", 0)
-    listener.start()
-    yield listener.port
-    listener.stop()
 
 
 def send(port: int, message: EmailMessage, recipients: list[str] | None = None) -> str:
@@ -110,12 +103,9 @@ def test_smtp_refuses_a_message_without_a_sender_and_keeps_listening(smtp_port: 
 
 
 @pytest.fixture
-def app(container: Container) -> Flask:
-    built = create_app(container=container)
-    if "inbound" not in built.blueprints:  # until the app factory registers it
-        built.extensions["supportdesk_api"].register_blueprint(inbound_module.blp)
-    built.config["TESTING"] = True
-    return built
+def app(app: Flask) -> Flask:
+    app.config["TESTING"] = True
+    return app
 
 
 @pytest.mark.parametrize("body", [ENGLISH, ARABIC])
@@ -183,16 +173,6 @@ def test_http_door_takes_messages_larger_than_ordinary_requests(
 
 
 # ---- files -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cli_env(container: Container, tmp_path: Path) -> dict[str, str]:
-    settings = container.settings
-    return {
-        "SUPPORTDESK_DATABASE_URL": settings.database_url,
-        "SUPPORTDESK_DATA_DIR": str(tmp_path),
-        "SUPPORTDESK_SMTP_URL": settings.smtp_url,
-    }
 
 
 def test_ingest_reads_eml_files_and_mailboxes(

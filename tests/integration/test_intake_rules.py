@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import make_msgid, parseaddr
 
 import pytest
 
@@ -18,6 +18,7 @@ from tests.conftest import FakeClock
 SUPPORT = "support@captainmama.org"
 INFO = "info@captainmama.org"
 LEARNER = "learner@example.org"
+MX = "mx.captainmama.org"  # the desk's mail server, which authenticated the senders below
 
 
 def mail(
@@ -33,6 +34,8 @@ def mail(
     message["To"] = to
     message["Subject"] = subject
     message["Message-ID"] = message_id or make_msgid(domain="example.org")
+    domain = parseaddr(sender)[1].rpartition("@")[2]
+    message["Authentication-Results"] = f"{MX}; dmarc=pass header.from={domain}"
     for name, value in headers.items():
         message[name.replace("_", "-")] = value
     message.set_content(body)
@@ -41,7 +44,9 @@ def mail(
 
 @pytest.fixture
 def intake(container: Container) -> MailIntake:
-    return MailIntake(container.desk, container.engine, Addresses(SUPPORT, INFO, INFO))
+    return MailIntake(
+        container.desk, container.engine, Addresses(SUPPORT, INFO, INFO), trusted_authserv=[MX]
+    )
 
 
 def events(container: Container, reference: str) -> list[str]:

@@ -23,7 +23,7 @@ from kombu import Connection
 
 from application.bootstrap import Container
 from application.mail.mailer import Disposition, Mailer
-from application.mail.notifications import Addresses, emails_for
+from application.mail.notifications import emails_for
 from application.mail.outbox import OutboxRelay, positions_table
 from domain.categories import Category
 from domain.escalation import EscalationReason
@@ -34,14 +34,10 @@ from interfaces.mail.broker import HandlingFailed, MailBroker
 from interfaces.mail.listener import ListeningController
 from interfaces.mail.render import MailRenderer
 from interfaces.mail.senders import SmtpSender
+from tests.builders import ADDRESSES, submit
 from tests.conftest import FakeClock, service_missing
 
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
-ADDRESSES = Addresses(
-    support="support@captainmama.org",
-    management="info@captainmama.org",
-    suggestions="info@captainmama.org",
-)
 
 
 class SmtpSink:
@@ -113,18 +109,6 @@ def relay_all(relay: OutboxRelay) -> int:
     while batch := relay.relay_once():
         published += batch
     return published
-
-
-def submit(container: Container, category: Category = Category.LOGIN) -> str:
-    return container.desk.submit(
-        channel=Channel.WEB_FORM,
-        requester_email="learner@example.org",
-        category=category,
-        course="Positive Parenting 101",
-        subject="Cannot sign in",
-        description="The sign-in page rejects my password.",
-        language="ar",
-    ).reference
 
 
 def test_receipt_arrives_with_reference_and_due_instant_and_is_acknowledged(
@@ -300,18 +284,24 @@ def test_html_part_escapes_what_the_requester_wrote(
     container: Container, broker: MailBroker, smtp: tuple[SmtpSink, int]
 ) -> None:
     sink, port = smtp
-    container.desk.submit(
+    reference = container.desk.submit(
         channel=Channel.WEB_FORM,
         requester_email="learner@example.org",
         category=Category.LOGIN,
         course='<img src=x onerror="alert(1)">',
         subject="<script>alert('x')</script>",
         description="…",
-    )
+    ).reference
+    container.desk.escalate(reference, reason=EscalationReason.AGENT, actor="agent.sara")
     OutboxRelay(container.desk, container.engine, broker, ADDRESSES).relay_once()
     make_mailer(container, broker, port).drain()
 
-    html = sink.received[0].get_body(("html",)).get_content()  # type: ignore[union-attr]
+    # The receipt repeats nothing the requester wrote; management's notice shows it escaped.
+    receipt, notice = sorted(sink.received, key=lambda m: str(m["To"]) != "learner@example.org")
+    for kind in ("plain", "html"):
+        shown = receipt.get_body((kind,)).get_content()  # type: ignore[union-attr]
+        assert "script" not in shown and "img" not in shown
+    html = notice.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert "<script>" not in html and "<img" not in html
     assert "&lt;script&gt;" in html and "&lt;img src=x" in html
 

@@ -91,7 +91,8 @@ def test_instants_are_shown_in_riyadh_time_in_both_languages() -> None:
 
 def test_what_the_requester_wrote_is_escaped_in_html_and_kept_in_text() -> None:
     hostile = '<a href="https://evil.example">click</a> & <script>x()</script>'
-    message = MailRenderer(ADDRESSES)(render(EmailKind.RECEIPT, subject=hostile, course=hostile))
+    referral = render(EmailKind.SUGGESTION_REFERRAL, subject=hostile, description=hostile)
+    message = MailRenderer(ADDRESSES)(referral)
     html = part(message, "html")
     text = part(message, "plain")
     assert "<script>" not in html and "<a href" not in html

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import datetime
 from typing import Any
 
 import email_validator
 import marshmallow as ma
 
+from domain.text import LINE_BREAKS, is_control
 from interfaces.web.messages import limit_message
 from interfaces.web.services import container
 
@@ -39,8 +39,8 @@ class Text(ma.fields.String):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = str(super()._deserialize(value, attr, data, **kwargs))
-        allowed = "\n\r\t" if self.multiline else ""
-        if any(_is_control(ch) and ch not in allowed for ch in text):
+        allowed = LINE_BREAKS if self.multiline else frozenset()
+        if any(is_control(ch) and ch not in allowed for ch in text):
             raise ma.ValidationError("Control characters are not allowed.")
         text = text.strip()
         if not text and self.required:
@@ -48,11 +48,6 @@ class Text(ma.fields.String):
         if len(text) > self.max_length:
             raise ma.ValidationError(self._too_long)
         return text
-
-
-def _is_control(ch: str) -> bool:
-    # Cc: NUL and the other C0/C1 controls; Cs: lone surrogates, which no database can store.
-    return unicodedata.category(ch) in ("Cc", "Cs")
 
 
 class EmailAddress(Text):
