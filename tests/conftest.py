@@ -1,17 +1,23 @@
-"""Shared fixtures: a controllable clock, and the desk on SQLite or on the real PostgreSQL."""
+"""Shared fixtures: a controllable clock, the desk on SQLite or on the real PostgreSQL, and its
+web app, SMTP listener and command-line environment."""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
 from application.bootstrap import Container, bootstrap
 from application.settings import Settings
+from application.users import Role
+from interfaces.mail.listener import mail_listener
+from interfaces.web import create_app
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 POSTGRES_ADMIN_DSN = os.environ.get(
@@ -112,3 +118,45 @@ def postgres_container(postgres_url: str, tmp_path: Path, clock: FakeClock) -> I
     built = bootstrap(make_settings(postgres_url, tmp_path), clock=clock)
     yield built
     built.close()
+
+
+@pytest.fixture
+def app(container: Container) -> Flask:
+    """The web app around the desk."""
+    return create_app(container=container)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def bearer(container: Container) -> Callable[[Role], dict[str, str]]:
+    """Authorization headers for a new user of a role; the user is named after the role."""
+
+    def headers(role: Role) -> dict[str, str]:
+        token = container.users.add(f"{role.value}-1", role)
+        return {"Authorization": f"Bearer {token}"}
+
+    return headers
+
+
+@pytest.fixture
+def smtp_port(container: Container) -> Iterator[int]:
+    """The desk's SMTP listener on a free port."""
+    listener = mail_listener(container.intake, "127.0.0.1", 0)
+    listener.start()
+    yield listener.port
+    listener.stop()
+
+
+@pytest.fixture
+def cli_env(container: Container, tmp_path: Path) -> dict[str, str]:
+    """The environment that points a command at the desk's database, folder and outbox."""
+    settings = container.settings
+    return {
+        "SUPPORTDESK_DATABASE_URL": settings.database_url,
+        "SUPPORTDESK_DATA_DIR": str(tmp_path),
+        "SUPPORTDESK_SMTP_URL": settings.smtp_url,
+    }

@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 import pytest
+from flask import Flask
 
 from application.bootstrap import Container
 from application.storage.idempotency import (
@@ -18,17 +19,9 @@ from application.storage.idempotency import (
     StoredAnswer,
     fingerprint,
 )
-from interfaces.web import create_app
+from tests.builders import submit_by_api
 from tests.conftest import FakeClock
 from tests.waiting import DEADLINE, join
-
-REQUEST = {
-    "email": "learner@example.com",
-    "category": "login",
-    "course": "Python 101",
-    "subject": "Cannot sign in",
-    "description": "The password is refused.",
-}
 
 
 @pytest.fixture
@@ -90,17 +83,16 @@ def test_keys_are_forgotten_after_retention(store: IdempotencyStore, clock: Fake
     assert isinstance(store.claim("api", "k", "d2"), Claim)
 
 
-def test_concurrent_retries_with_one_key_record_one_ticket(container: Container) -> None:
-    app = create_app(container=container)
+def test_concurrent_retries_with_one_key_record_one_ticket(
+    app: Flask, container: Container
+) -> None:
     barrier = threading.Barrier(4, timeout=DEADLINE)
     answers: list[tuple[int, Any]] = []
 
     def send() -> None:
         client = app.test_client()
         barrier.wait()
-        response = client.post(
-            "/api/v1/tickets", json=REQUEST, headers={"Idempotency-Key": "double-click"}
-        )
+        response = submit_by_api(client, **{"Idempotency-Key": "double-click"})
         answers.append((response.status_code, response.get_json()))
 
     threads = [threading.Thread(target=send) for _ in range(4)]

@@ -9,38 +9,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from application.bootstrap import Container
-from interfaces.web import create_app
 from interfaces.web.ratelimit import LIMIT_KEY
-
-REQUEST = {
-    "email": "learner@example.com",
-    "category": "login",
-    "course": "مقدمة في البرمجة",
-    "subject": "لا أستطيع تسجيل الدخول",
-    "description": "تظهر رسالة خطأ عند إدخال كلمة المرور.",
-    "name": "سارة",
-    "language": "ar",
-}
-
-
-@pytest.fixture
-def app(container: Container) -> Flask:
-    return create_app(container=container)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
-def recorded(container: Container) -> int:
-    """How many events the log holds."""
-    return int(container.desk.recorder.max_notification_id() or 0)
-
-
-def submit(client: FlaskClient, body: dict[str, Any] | None = None, **headers: str) -> Any:
-    return client.post("/api/v1/tickets", json=body or REQUEST, headers=headers)
-
+from tests.builders import API_REQUEST, recorded
+from tests.builders import submit_by_api as submit
 
 # ---- submit ------------------------------------------------------------------------------------
 
@@ -74,7 +45,7 @@ def test_submit_answers_reference_and_due_instants(
 def test_submit_defaults_language_to_arabic_and_accepts_english(
     client: FlaskClient, container: Container
 ) -> None:
-    without = {k: v for k, v in REQUEST.items() if k not in ("language", "name")}
+    without = {k: v for k, v in API_REQUEST.items() if k not in ("language", "name")}
     arabic = submit(client, without).get_json()["reference"]
     english = submit(client, {**without, "language": "en"}).get_json()["reference"]
 
@@ -103,7 +74,7 @@ def test_same_key_with_a_different_body_is_refused(
     submit(client, **{"Idempotency-Key": "k-1"})
     before = recorded(container)
 
-    response = submit(client, {**REQUEST, "subject": "شيء آخر"}, **{"Idempotency-Key": "k-1"})
+    response = submit(client, {**API_REQUEST, "subject": "شيء آخر"}, **{"Idempotency-Key": "k-1"})
 
     assert response.status_code == 422
     assert response.mimetype == "application/problem+json"
@@ -120,7 +91,7 @@ def test_different_keys_record_different_tickets(client: FlaskClient) -> None:
 def test_a_key_whose_request_was_refused_stays_free(
     client: FlaskClient, container: Container
 ) -> None:
-    bad = submit(client, {**REQUEST, "email": "not-an-email"}, **{"Idempotency-Key": "k-2"})
+    bad = submit(client, {**API_REQUEST, "email": "not-an-email"}, **{"Idempotency-Key": "k-2"})
     good = submit(client, **{"Idempotency-Key": "k-2"})
 
     assert bad.status_code == 422
@@ -157,7 +128,7 @@ def test_invalid_fields_are_refused_with_field_details(
     field: str,
     message: str,
 ) -> None:
-    response = submit(client, {**REQUEST, "language": "en", **change})
+    response = submit(client, {**API_REQUEST, "language": "en", **change})
 
     assert response.status_code == 422
     assert response.mimetype == "application/problem+json"
@@ -176,7 +147,7 @@ def test_missing_fields_are_each_named(client: FlaskClient, container: Container
 
 
 def test_arabic_request_gets_arabic_title_detail_and_field_errors(client: FlaskClient) -> None:
-    response = submit(client, {**REQUEST, "email": "x", "language": "ar"})
+    response = submit(client, {**API_REQUEST, "email": "x", "language": "ar"})
 
     problem = response.get_json()
     assert problem["title"] == "بيانات الطلب غير صالحة"
@@ -211,7 +182,7 @@ def test_unreadable_bodies_are_refused(
 
 
 def test_oversized_body_is_refused(client: FlaskClient, container: Container) -> None:
-    response = submit(client, {**REQUEST, "description": "x" * 300_000})
+    response = submit(client, {**API_REQUEST, "description": "x" * 300_000})
 
     assert response.status_code == 413
     assert response.mimetype == "application/problem+json"
@@ -325,7 +296,7 @@ def test_public_endpoints_are_rate_limited_per_client(app: Flask, container: Con
     assert int(limited.headers["Retry-After"]) > 0
     assert recorded(container) == 1
     elsewhere = client.post(
-        "/api/v1/tickets", json=REQUEST, environ_base={"REMOTE_ADDR": "192.0.2.9"}
+        "/api/v1/tickets", json=API_REQUEST, environ_base={"REMOTE_ADDR": "192.0.2.9"}
     )
     assert elsewhere.status_code == 201
 

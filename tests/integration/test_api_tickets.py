@@ -7,14 +7,12 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
 from application.bootstrap import Container
 from application.users import Role
 from domain.categories import Category
-from domain.request import Channel
-from interfaces.web import create_app
+from tests.builders import recorded, submit
 
 HANDLERS = (Role.AGENT, Role.SUPERVISOR)
 OTHERS = tuple(role for role in Role if role not in HANDLERS)
@@ -31,55 +29,16 @@ COMMANDS: dict[str, dict[str, Any]] = {
 
 
 @pytest.fixture
-def app(container: Container) -> Flask:
-    return create_app(container=container)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
-@pytest.fixture
-def bearer(container: Container) -> Callable[[Role], dict[str, str]]:
-    """Authorization headers for a new user of a role; the user is named after the role."""
-
-    def headers(role: Role) -> dict[str, str]:
-        token = container.users.add(f"{role.value}-1", role)
-        return {"Authorization": f"Bearer {token}"}
-
-    return headers
-
-
-@pytest.fixture
 def agent(bearer: Callable[[Role], dict[str, str]]) -> dict[str, str]:
     return bearer(Role.AGENT)
 
 
-def new_ticket(container: Container, category: Category = Category.LOGIN) -> str:
-    outcome = container.desk.submit(
-        channel=Channel.WEB_FORM,
-        requester_email="learner@example.com",
-        category=category,
-        course="Python 101",
-        subject="Cannot sign in",
-        description="The password is refused.",
-    )
-    return outcome.reference
-
-
 def ready_for(command: str, container: Container) -> str:
     """A ticket whose state allows `command`."""
-    reference = new_ticket(
-        container, Category.SUGGESTION if command == "forward" else Category.LOGIN
-    )
+    reference = submit(container, Category.SUGGESTION if command == "forward" else Category.LOGIN)
     if command == "reopen":
         container.desk.resolve(reference, summary="done", actor="agent-0")
     return reference
-
-
-def recorded(container: Container) -> int:
-    return int(container.desk.recorder.max_notification_id() or 0)
 
 
 # ---- the role matrix ---------------------------------------------------------------------------
@@ -162,7 +121,7 @@ def test_agents_and_supervisors_may_call_every_endpoint(
 def test_read_shows_the_ticket_for_agents(
     client: FlaskClient, container: Container, agent: dict[str, str]
 ) -> None:
-    reference = new_ticket(container)
+    reference = submit(container, email="learner@example.com")
 
     body = client.get(f"/api/v1/tickets/{reference.lower()}", headers=agent).get_json()
 
@@ -178,7 +137,7 @@ def test_read_shows_the_ticket_for_agents(
 def test_respond_then_resolve_then_reopen(
     client: FlaskClient, container: Container, agent: dict[str, str]
 ) -> None:
-    reference = new_ticket(container)
+    reference = submit(container)
     url = f"/api/v1/tickets/{reference}"
 
     responded = client.post(f"{url}/respond", json=COMMANDS["respond"], headers=agent)
@@ -197,7 +156,7 @@ def test_respond_then_resolve_then_reopen(
 def test_classify_extend_escalate_change_the_ticket(
     client: FlaskClient, container: Container, agent: dict[str, str]
 ) -> None:
-    reference = new_ticket(container)
+    reference = submit(container)
     url = f"/api/v1/tickets/{reference}"
     simple_due = container.desk.ticket(reference).resolution_due
 
@@ -219,7 +178,7 @@ def test_classify_extend_escalate_change_the_ticket(
 def test_forward_refers_a_suggestion(
     client: FlaskClient, container: Container, agent: dict[str, str]
 ) -> None:
-    reference = new_ticket(container, Category.SUGGESTION)
+    reference = submit(container, Category.SUGGESTION)
 
     response = client.post(
         f"/api/v1/tickets/{reference}/forward", json=COMMANDS["forward"], headers=agent
@@ -247,7 +206,7 @@ def test_state_that_forbids_a_command_gives_409(
     command: str,
     body: dict[str, Any],
 ) -> None:
-    reference = new_ticket(container)
+    reference = submit(container)
     container.desk.resolve(reference, summary="done", actor="agent-0")
     before = recorded(container)
 
@@ -262,7 +221,7 @@ def test_state_that_forbids_a_command_gives_409(
 def test_forwarding_a_non_suggestion_and_reopening_an_open_ticket_give_409(
     client: FlaskClient, container: Container, agent: dict[str, str]
 ) -> None:
-    reference = new_ticket(container)
+    reference = submit(container)
     url = f"/api/v1/tickets/{reference}"
 
     assert client.post(f"{url}/forward", json=COMMANDS["forward"], headers=agent).status_code == 409
@@ -288,7 +247,7 @@ def test_unknown_reference_gives_404(
 def test_extension_earlier_than_the_deadline_gives_422(
     client: FlaskClient, container: Container, agent: dict[str, str]
 ) -> None:
-    reference = new_ticket(container)
+    reference = submit(container)
 
     response = client.post(
         f"/api/v1/tickets/{reference}/extend",
@@ -336,7 +295,7 @@ def test_invalid_command_bodies_give_422_with_the_field(
 def test_wrong_content_type_and_broken_json_are_refused(
     client: FlaskClient, container: Container, agent: dict[str, str]
 ) -> None:
-    reference = new_ticket(container)
+    reference = submit(container)
     url = f"/api/v1/tickets/{reference}/respond"
 
     assert client.post(url, data="message=hi", headers=agent).status_code == 415
@@ -353,7 +312,7 @@ def test_wrong_content_type_and_broken_json_are_refused(
 def test_if_match_with_the_current_etag_is_carried_out(
     client: FlaskClient, container: Container, agent: dict[str, str]
 ) -> None:
-    reference = new_ticket(container)
+    reference = submit(container)
     etag = client.get(f"/api/v1/tickets/{reference}", headers=agent).headers["ETag"]
 
     response = client.post(
@@ -369,7 +328,7 @@ def test_if_match_with_the_current_etag_is_carried_out(
 def test_stale_if_match_gives_412_and_records_nothing(
     client: FlaskClient, container: Container, agent: dict[str, str]
 ) -> None:
-    reference = new_ticket(container)
+    reference = submit(container)
     etag = client.get(f"/api/v1/tickets/{reference}", headers=agent).headers["ETag"]
     container.desk.respond(reference, message="someone else answered", actor="agent-0")
     before = recorded(container)
@@ -389,7 +348,7 @@ def test_stale_if_match_gives_412_and_records_nothing(
 def test_if_match_star_and_lists_are_understood(
     client: FlaskClient, container: Container, agent: dict[str, str]
 ) -> None:
-    reference = new_ticket(container)
+    reference = submit(container)
     url = f"/api/v1/tickets/{reference}/respond"
 
     star = client.post(url, json=COMMANDS["respond"], headers={**agent, "If-Match": "*"})
@@ -402,7 +361,7 @@ def test_if_match_star_and_lists_are_understood(
 def test_if_none_match_with_the_current_etag_gives_304(
     client: FlaskClient, container: Container, agent: dict[str, str]
 ) -> None:
-    reference = new_ticket(container)
+    reference = submit(container)
     url = f"/api/v1/tickets/{reference}"
     etag = client.get(url, headers=agent).headers["ETag"]
 

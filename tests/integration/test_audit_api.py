@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -24,15 +23,12 @@ from sqlalchemy import text
 from application.audit.history import Audit
 from application.bootstrap import Container
 from application.users import Role
-from domain.categories import Category
 from domain.reference import Reference
-from domain.request import Channel
 from interfaces.web import create_app
-from interfaces.web.audit import audit
 from projections.audit import SealKeeper
+from tests.builders import AUDIT_KEY_SETTING, submit_with_replies
 from tests.conftest import FakeClock
 
-AUDIT_KEY = "an audit key for the tests only!"
 AUDIT_PATHS = ("/api/v1/tickets/{ref}/history", "/api/v1/audit/", "/api/v1/events")
 # Error documents' content type is the API's common concern, checked in test_openapi.py.
 CHECKS = [
@@ -43,37 +39,14 @@ CHECKS = [
 ]
 
 
-@pytest.fixture
-def app(container: Container, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
-    monkeypatch.setenv("SUPPORTDESK_AUDIT_KEY", AUDIT_KEY)
-    built = create_app(container=container)
-    if "audit" not in built.blueprints:
-        built.extensions["supportdesk_api"].register_blueprint(audit)
-    yield built
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+@pytest.fixture(autouse=True)
+def audit_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The audit key in the environment, as a deployment sets it."""
+    monkeypatch.setenv("SUPPORTDESK_AUDIT_KEY", AUDIT_KEY_SETTING)
 
 
 def bearer(container: Container, name: str, role: Role) -> dict[str, str]:
     return {"Authorization": f"Bearer {container.users.add(name, role)}"}
-
-
-def ticket(container: Container, clock: FakeClock, replies: int = 2) -> str:
-    outcome = container.desk.submit(
-        channel=Channel.WEB_FORM,
-        requester_email="learner@example.org",
-        category=Category.LOGIN,
-        course="Positive Parenting 101",
-        subject="Cannot sign in",
-        description="The sign-in page rejects my password.",
-    )
-    for n in range(replies):
-        clock.advance(hours=1)
-        container.desk.respond(outcome.reference, message=f"reply {n + 1}", actor="agent.sara")
-    return outcome.reference
 
 
 def seal(app: Flask) -> None:
@@ -87,7 +60,7 @@ def seal(app: Flask) -> None:
 def test_history_lists_events_with_hashes_and_local_time(
     client: FlaskClient, container: Container, clock: FakeClock
 ) -> None:
-    reference = ticket(container, clock)
+    reference, _ = submit_with_replies(container, clock, 2)
     response = client.get(
         f"/api/v1/tickets/{reference}/history", headers=bearer(container, "ada", Role.AUDITOR)
     )
@@ -105,7 +78,7 @@ def test_history_lists_events_with_hashes_and_local_time(
 def test_history_as_of_gives_the_state_then(
     client: FlaskClient, container: Container, clock: FakeClock
 ) -> None:
-    reference = ticket(container, clock)
+    reference, _ = submit_with_replies(container, clock, 2)
     headers = bearer(container, "sam", Role.SUPERVISOR)
     response = client.get(
         f"/api/v1/tickets/{reference}/history",
@@ -136,7 +109,7 @@ def test_history_as_of_gives_the_state_then(
 def test_history_refuses_bad_requests(
     client: FlaskClient, container: Container, clock: FakeClock
 ) -> None:
-    reference = ticket(container, clock)
+    reference, _ = submit_with_replies(container, clock, 2)
     url = f"/api/v1/tickets/{reference}/history"
     assert client.get(url).status_code == 401
     assert client.get(url, headers=bearer(container, "al", Role.AGENT)).status_code == 403
@@ -156,8 +129,8 @@ def test_history_refuses_bad_requests(
 def test_verify_reports_intact_then_names_the_tampered_event(
     app: Flask, client: FlaskClient, container: Container, clock: FakeClock
 ) -> None:
-    reference = ticket(container, clock)
-    other = ticket(container, clock)
+    reference, _ = submit_with_replies(container, clock, 2)
+    other, _ = submit_with_replies(container, clock, 2)
     seal(app)
     auditor = bearer(container, "ada", Role.AUDITOR)
     clean = client.get("/api/v1/audit/verify", headers=auditor).json
@@ -193,7 +166,7 @@ def test_events_stream_the_log_as_json_lines_resumably(
     client: FlaskClient, container: Container, clock: FakeClock
 ) -> None:
     for _ in range(3):
-        ticket(container, clock)
+        submit_with_replies(container, clock, 2)
     auditor = bearer(container, "ada", Role.AUDITOR)
     response = client.get("/api/v1/events", headers=auditor)
     assert response.status_code == 200
@@ -212,7 +185,7 @@ def test_events_stream_the_log_as_json_lines_resumably(
 def test_every_look_is_in_the_access_log(
     client: FlaskClient, container: Container, clock: FakeClock
 ) -> None:
-    reference = ticket(container, clock)
+    reference, _ = submit_with_replies(container, clock, 2)
     auditor = bearer(container, "ada", Role.AUDITOR)
     supervisor = bearer(container, "sam", Role.SUPERVISOR)
     client.get(f"/api/v1/tickets/{reference}/history", headers=auditor)
@@ -260,16 +233,12 @@ def test_openapi_documents_the_audit_endpoints(client: FlaskClient) -> None:
 def test_audit_api_keeps_to_its_document(
     sqlite_container: Container,
     clock: FakeClock,
-    monkeypatch: pytest.MonkeyPatch,
     mode: GenerationMode,
     examples: int,
 ) -> None:
     """Generated requests, valid and invalid, never get a 500 nor an undocumented answer."""
-    monkeypatch.setenv("SUPPORTDESK_AUDIT_KEY", AUDIT_KEY)
     app = create_app(container=sqlite_container)
-    if "audit" not in app.blueprints:
-        app.extensions["supportdesk_api"].register_blueprint(audit)
-    real = ticket(sqlite_container, clock)
+    real, _ = submit_with_replies(sqlite_container, clock, 2)
     auditor = bearer(sqlite_container, "ada", Role.AUDITOR)
     api = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     # The token is supplied by the test, so generated cases must not mutate it away.

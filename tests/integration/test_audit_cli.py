@@ -11,37 +11,16 @@ from click.testing import CliRunner, Result
 from sqlalchemy import text
 
 from application.bootstrap import Container
-from domain.categories import Category
-from domain.request import Channel
 from interfaces.cli.audit import audit_group
+from tests.builders import AUDIT_KEY_SETTING, submit_with_replies
 from tests.conftest import FakeClock
-
-
-def submit_with_replies(container: Container, clock: FakeClock, replies: int) -> str:
-    outcome = container.desk.submit(
-        channel=Channel.EMAIL,
-        requester_email="learner@example.org",
-        category=Category.PASSWORD_RECOVERY,
-        course="Positive Parenting 101",
-        subject="Forgot my password",
-        description="The reset email never arrives.",
-    )
-    for n in range(replies):
-        clock.advance(hours=1)
-        container.desk.respond(outcome.reference, message=f"reply {n + 1}", actor="agent.sara")
-    return outcome.reference
-
 
 Run = Callable[..., Result]
 
 
 @pytest.fixture
-def run(container: Container) -> Run:
-    env = {
-        "SUPPORTDESK_DATABASE_URL": container.settings.database_url,
-        "SUPPORTDESK_DATA_DIR": str(container.settings.data_dir),
-        "SUPPORTDESK_AUDIT_KEY": "an audit key for the tests only!",
-    }
+def run(cli_env: dict[str, str]) -> Run:
+    env = {**cli_env, "SUPPORTDESK_AUDIT_KEY": AUDIT_KEY_SETTING}
 
     def invoke(*args: str) -> Result:
         return CliRunner().invoke(audit_group, list(args), env=env, catch_exceptions=False)
@@ -52,7 +31,7 @@ def run(container: Container) -> Run:
 def test_verify_exits_0_only_when_everything_verifies(
     run: Run, container: Container, clock: FakeClock
 ) -> None:
-    reference = submit_with_replies(container, clock, 2)
+    reference, _ = submit_with_replies(container, clock, 2)
     unsealed = run("verify")
     assert unsealed.exit_code == 1
     assert "the seal keeper has not run" in unsealed.stdout
@@ -94,7 +73,7 @@ def test_export_writes_json_lines_and_resumes_by_position(
 def test_history_prints_a_timeline_and_the_state_then(
     run: Run, container: Container, clock: FakeClock
 ) -> None:
-    reference = submit_with_replies(container, clock, 3)
+    reference, _ = submit_with_replies(container, clock, 3)
     timeline = run("history", reference)
     assert timeline.exit_code == 0
     rows = [line for line in timeline.stdout.splitlines() if line.startswith("  v")]
@@ -113,7 +92,7 @@ def test_history_prints_a_timeline_and_the_state_then(
 
 
 def test_cli_looks_are_logged(run: Run, container: Container, clock: FakeClock) -> None:
-    reference = submit_with_replies(container, clock, 1)
+    reference, _ = submit_with_replies(container, clock, 1)
     run("history", reference)
     listing = run("access-log").stdout.splitlines()
     assert "history" in listing[0] and reference in listing[0]

@@ -21,8 +21,8 @@ from application.audit.history import Audit
 from application.bootstrap import Container
 from domain.request import Channel
 from projections.audit import SealingRefused, SealKeeper
+from tests.builders import KEY, submit_with_replies
 from tests.conftest import FakeClock
-from tests.integration.test_audit_verify import KEY, make_ticket
 
 AUDIT_TABLES = ("supportdesk_audit_seals", "supportdesk_audit_watermark")
 
@@ -88,7 +88,7 @@ def desk(container: Container, clock: FakeClock, tmp_path: Path) -> Iterator[Des
 
 
 def test_seal_rows_put_back_after_events_were_removed_do_not_verify(desk: Desk) -> None:
-    reference, positions = make_ticket(desk.container, desk.clock, responses=1)
+    reference, positions = submit_with_replies(desk.container, desk.clock, replies=1)
     desk.keeper().catch_up()
     saved = {table: desk.rows(table) for table in AUDIT_TABLES}
     # Later the ticket is answered and solved; a checkpoint goes to the file elsewhere.
@@ -110,7 +110,7 @@ def test_seal_rows_put_back_after_events_were_removed_do_not_verify(desk: Desk) 
 
 
 def test_a_rewritten_reply_under_seals_put_back_does_not_verify(desk: Desk) -> None:
-    reference, positions = make_ticket(desk.container, desk.clock, responses=2)
+    reference, positions = submit_with_replies(desk.container, desk.clock, replies=2)
     desk.keeper().catch_up()
     saved = {table: desk.rows(table) for table in AUDIT_TABLES}
     desk.container.desk.respond(reference, message="One more thing.", actor="nora")
@@ -127,7 +127,7 @@ def test_a_rewritten_reply_under_seals_put_back_does_not_verify(desk: Desk) -> N
 
 
 def test_emptying_every_audit_table_does_not_verify(desk: Desk) -> None:
-    make_ticket(desk.container, desk.clock)
+    submit_with_replies(desk.container, desk.clock)
     desk.keeper().catch_up()
     for table in AUDIT_TABLES:
         desk.sql(f"DELETE FROM {table}")
@@ -135,7 +135,7 @@ def test_emptying_every_audit_table_does_not_verify(desk: Desk) -> None:
 
 
 def test_an_emptied_record_with_a_configured_key_does_not_verify(desk: Desk) -> None:
-    make_ticket(desk.container, desk.clock)
+    submit_with_replies(desk.container, desk.clock)
     desk.keeper().catch_up()
     for table in ("supportdesk_events", *AUDIT_TABLES):
         desk.sql(f"DELETE FROM {table}")
@@ -154,7 +154,7 @@ def test_an_empty_record_with_a_configured_key_and_no_checkpoint_does_not_verify
 
 
 def test_an_event_backdated_at_the_end_of_a_chain_is_named(desk: Desk) -> None:
-    reference, _ = make_ticket(desk.container, desk.clock, responses=2)
+    reference, _ = submit_with_replies(desk.container, desk.clock, replies=2)
     desk.keeper().catch_up()
     desk.clock.advance(days=-3)  # the attacker's clock: a reply "sent" before the request
     desk.container.desk.respond(reference, message="We answered long ago.", actor="nora")
@@ -167,7 +167,7 @@ def test_an_event_backdated_at_the_end_of_a_chain_is_named(desk: Desk) -> None:
 
 
 def test_checkpoints_that_were_edited_do_not_verify(desk: Desk) -> None:
-    make_ticket(desk.container, desk.clock)
+    submit_with_replies(desk.container, desk.clock)
     desk.keeper().catch_up()
     lines = desk.checkpoints.path.read_text().splitlines()
     desk.checkpoints.path.write_text(lines[-1].replace('"position":', '"position":1') + "\n")
@@ -177,7 +177,7 @@ def test_checkpoints_that_were_edited_do_not_verify(desk: Desk) -> None:
 def test_a_class_version_set_back_by_sql_does_not_verify(desk: Desk) -> None:
     # Set back to 1, the upcaster would read a follow-up's sender and verdict as unknown,
     # while the stored fields still hashed as before.
-    reference, _ = make_ticket(desk.container, desk.clock, responses=0)
+    reference, _ = submit_with_replies(desk.container, desk.clock, replies=0)
     followed = desk.container.desk.receive_follow_up(
         reference,
         message="Any news?",
@@ -207,7 +207,7 @@ def drop_the_guards(desk: Desk) -> None:
 
 
 def test_an_access_log_entry_rewritten_without_the_triggers_does_not_verify(desk: Desk) -> None:
-    make_ticket(desk.container, desk.clock)
+    submit_with_replies(desk.container, desk.clock)
     desk.accesses.record(actor="mona", role="auditor", action="history", reference="CM-1")
     desk.keeper().catch_up()
     assert desk.audit.verify().intact
@@ -218,7 +218,7 @@ def test_an_access_log_entry_rewritten_without_the_triggers_does_not_verify(desk
 
 
 def test_access_log_entries_removed_without_the_triggers_do_not_verify(desk: Desk) -> None:
-    make_ticket(desk.container, desk.clock)
+    submit_with_replies(desk.container, desk.clock)
     for reference in ("CM-1", "CM-2"):
         desk.accesses.record(actor="mona", role="auditor", action="history", reference=reference)
     desk.keeper().catch_up()

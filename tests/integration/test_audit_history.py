@@ -7,16 +7,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from application.audit.history import Audit
-from application.audit.seals import AuditKey
 from application.bootstrap import Container
 from domain.categories import Category
 from domain.errors import InvalidRequest, TicketNotFound
 from domain.escalation import EscalationReason
 from domain.request import Channel
 from domain.sla import Complexity
+from tests.builders import KEY
 from tests.conftest import FakeClock
-
-KEY = AuditKey(b"an audit key for the tests only!")
 
 # What each of the dozen events leaves behind: its type and the ticket's status after it.
 LIFE = [

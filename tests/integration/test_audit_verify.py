@@ -21,31 +21,8 @@ from domain.reference import Reference
 from domain.request import Channel
 from domain.ticket import Ticket
 from projections.audit import SealingRefused, SealKeeper
+from tests.builders import KEY, submit_with_replies
 from tests.conftest import FakeClock
-
-KEY = AuditKey(b"an audit key for the tests only!")
-
-
-def make_ticket(
-    container: Container, clock: FakeClock, responses: int = 3
-) -> tuple[str, list[int]]:
-    """A ticket with a submission and `responses` replies; its reference and positions."""
-    outcome = container.desk.submit(
-        channel=Channel.WEB_FORM,
-        requester_email="learner@example.org",
-        category=Category.LOGIN,
-        course="Positive Parenting 101",
-        subject="Cannot sign in",
-        description="The sign-in page rejects my password.",
-    )
-    positions = [outcome.position]
-    for n in range(responses):
-        clock.advance(minutes=10)
-        reply = container.desk.respond(
-            outcome.reference, message=f"reply {n + 1}", actor="agent.sara"
-        )
-        positions.append(reply.position)
-    return outcome.reference, positions
 
 
 @dataclass
@@ -57,7 +34,7 @@ class Desk:
     clock: FakeClock
 
     def ticket(self, responses: int = 3) -> tuple[str, list[int]]:
-        return make_ticket(self.container, self.clock, responses)
+        return submit_with_replies(self.container, self.clock, responses)
 
     def sql(self, statement: str, **params: object) -> None:
         with self.engine.begin() as connection:
@@ -327,7 +304,7 @@ def test_removed_watermark_fails_verification_and_stops_the_keeper(desk: Desk) -
 
 def test_unsealed_record_does_not_verify(container: Container, clock: FakeClock) -> None:
     audit = Audit(container.desk, container.sla, container.calendar.timezone, KEY)
-    make_ticket(container, clock)
+    submit_with_replies(container, clock)
     result = audit.verify()
     assert not result.intact
     assert result.problems == ["the record is not sealed: the seal keeper has not run"]

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from interfaces.cli import cli
-from tests.unit.test_calendar import ADDED, REMOVED, walk_add_in_riyadh
+from tests.builders import ADDED, REMOVED, walk_add_in_riyadh
 
 ENV = {
     "SUPPORTDESK_HOLIDAYS_ADD": ADDED.isoformat(),

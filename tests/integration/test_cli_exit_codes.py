@@ -9,9 +9,8 @@ import pytest
 
 from application.bootstrap import bootstrap
 from application.settings import Settings
-from domain.categories import Category
-from domain.request import Channel
 from interfaces.cli import main
+from tests.builders import submit
 
 
 def test_audit_verify_exits_1_through_the_entry_point_when_the_record_was_changed(
@@ -21,14 +20,7 @@ def test_audit_verify_exits_1_through_the_entry_point_when_the_record_was_change
     monkeypatch.setenv("SUPPORTDESK_DATABASE_URL", f"sqlite:///{database}")
     monkeypatch.setenv("SUPPORTDESK_DATA_DIR", str(tmp_path))
     container = bootstrap(Settings.from_env())
-    reference = container.desk.submit(
-        channel=Channel.WEB_FORM,
-        requester_email="learner@example.org",
-        category=Category.LOGIN,
-        course="Positive Parenting 101",
-        subject="Cannot sign in",
-        description="The password is refused.",
-    ).reference
+    reference = submit(container)
     container.desk.respond(reference, message="Try the reset link.", actor="agent.sara")
     container.close()
 

@@ -8,26 +8,14 @@ from collections import Counter
 import pytest
 
 from application.bootstrap import Container
-from domain.categories import Category
 from domain.chain import GENESIS, event_hash, event_type_name
 from domain.errors import StaleVersion, TicketNotFound, TransitionRefused
 from domain.reference import Reference
 from domain.request import Channel
 from domain.status import Status
+from tests.builders import submit
 from tests.conftest import FakeClock
 from tests.waiting import DEADLINE, join
-
-
-def submit(container: Container, category: Category = Category.LOGIN) -> str:
-    outcome = container.desk.submit(
-        channel=Channel.WEB_FORM,
-        requester_email="learner@example.org",
-        category=category,
-        course="Positive Parenting 101",
-        subject="Cannot sign in",
-        description="The sign-in page rejects my password.",
-    )
-    return outcome.reference
 
 
 def test_submitted_ticket_is_stored_and_read_back(container: Container) -> None:

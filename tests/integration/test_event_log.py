@@ -10,12 +10,13 @@ from typing import Any
 
 import psycopg2
 import pytest
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError
 from eventsourcing.tests.persistence import ApplicationRecorderTestCase
 from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
 
 from application.storage import event_log
 from application.storage.event_log import EventLogRecorder
+from tests.builders import stored
 from tests.waiting import Recorded, eventually
 
 pytestmark = pytest.mark.postgres
@@ -52,12 +53,6 @@ def recorder(postgres_url: str) -> Iterator[EventLogRecorder]:
     yield recorder
     assert datastore.engine is not None
     datastore.engine.dispose()  # type: ignore[union-attr]
-
-
-def stored(originator: uuid.UUID, version: int) -> StoredEvent:
-    return StoredEvent(
-        originator_id=originator, originator_version=version, topic="t", state=b"\x00\xff"
-    )
 
 
 def test_ids_follow_the_order_given_across_aggregates(recorder: EventLogRecorder) -> None:

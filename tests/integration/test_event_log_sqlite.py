@@ -10,7 +10,7 @@ from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 
 from application.storage.event_log import EventLogRecorder
-from tests.integration.test_event_log import stored
+from tests.builders import stored
 
 
 def sqlite_recorder(path: Path) -> EventLogRecorder:

@@ -18,6 +18,7 @@ from domain.categories import Category
 from interfaces.web import create_app
 from interfaces.web.forms import SECRET_KEY
 from interfaces.web.ratelimit import LIMIT_KEY
+from tests.builders import recorded
 
 FIELDS = {
     "name": "سارة",
@@ -36,20 +37,6 @@ WEDNESDAY_EN = (
     'Wednesday <time datetime="2026-11-04T10:00:00+03:00" dir="ltr">2026-11-04 10:00</time>'
     " (Riyadh time)"
 )
-
-
-@pytest.fixture
-def app(container: Container) -> Flask:
-    return create_app(container=container)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
-def recorded(container: Container) -> int:
-    return int(container.desk.recorder.max_notification_id() or 0)
 
 
 def page_text(response: TestResponse) -> str:

@@ -14,9 +14,7 @@ from click.testing import CliRunner
 from application.bootstrap import Container
 from application.mail.message import MAX_DEPTH, MessageRefused, parse_email
 from interfaces.cli.mail import ingest
-from tests.integration.test_intake_doors import ENGLISH, LEARNER, SUPPORT, cli_env, mail
-
-__all__ = ["cli_env"]  # the fixture, shared with the other doors' tests
+from tests.builders import ENGLISH, LEARNER, SUPPORT, mail
 
 HEAD = f"From: {LEARNER}\r\nSubject: Help\r\nMessage-ID: <bounds@example.org>\r\n".encode()
 

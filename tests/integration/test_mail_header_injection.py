@@ -8,11 +8,9 @@ it as a real line break: a Bcc to the attacker, or a body of their choosing, sen
 from __future__ import annotations
 
 import smtplib
-from collections.abc import Iterator
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from pathlib import Path
 
 import pytest
 
@@ -20,31 +18,16 @@ from application.bootstrap import Container
 from application.mail.message import strict_message_id
 from domain.categories import Category
 from domain.request import Channel
-from interfaces.mail.listener import mail_listener
 from interfaces.mail.render import UnsafeHeaders, check_headers
-from interfaces.mail.wiring import mail_broker, mailer, outbox_relay
+from tests.builders import send_mail
 
 INJECTING_ID = "<=?utf-8?q?x=0D=0ABcc=3A_attacker=40evil.example?=@h>"
 
 
-@pytest.fixture
-def smtp_port(container: Container) -> Iterator[int]:
-    listener = mail_listener(container.intake, "127.0.0.1", 0)
-    listener.start()
-    yield listener.port
-    listener.stop()
-
-
 def sent_emails(container: Container) -> list[EmailMessage]:
     """Relay and send everything recorded; the emails as written to the outbox folder."""
-    broker = mail_broker(container.settings)
-    relay = outbox_relay(container, broker)
-    while relay.relay_once():
-        pass
-    mailer(container, broker).drain()
-    outbox = Path(container.settings.smtp_url.removeprefix("file:"))
     parse = BytesParser(policy=policy.compat32).parsebytes
-    return [parse(path.read_bytes()) for path in sorted(outbox.glob("*.eml"))]
+    return [parse(path.read_bytes()) for path in send_mail(container)]
 
 
 def test_an_injecting_message_id_sent_by_smtp_is_never_echoed(

@@ -25,11 +25,8 @@ from application.bootstrap import Container
 from application.runtime.workers import WorkerPool
 from application.users import Role
 from domain.categories import Category
-from domain.request import Channel
-from interfaces.web import create_app
-from interfaces.web.lookup import LOOKUP_SECONDS_KEY
-from interfaces.web.ratelimit import LIMIT_KEY
 from projections.runner import build_runners
+from tests.builders import submit, without_limits
 
 PUBLIC = {
     ("post", "/api/v1/tickets"),
@@ -43,11 +40,17 @@ FOR_HANDLERS = {("get", "/api/v1/tickets/{ref}")} | {
 
 
 @pytest.fixture
-def app(sqlite_container: Container) -> Iterator[Flask]:
+def container(sqlite_container: Container) -> Container:
+    """The desk on SQLite: the document and the API's answers do not depend on the database."""
+    return sqlite_container
+
+
+@pytest.fixture
+def app(app: Flask, container: Container) -> Iterator[Flask]:
     # The read models follow the log as in production, so `?after=` waits end in time.
-    runners = WorkerPool(build_runners(sqlite_container))
+    runners = WorkerPool(build_runners(container))
     runners.start()
-    yield create_app(container=sqlite_container)
+    yield app
     runners.stop()
 
 
@@ -150,18 +153,9 @@ def test_api_keeps_to_its_document(
     # Valid requests act on real tickets (one a suggestion, so it may be forwarded); a random
     # reference would only ever meet 404.
     real = [
-        sqlite_container.desk.submit(
-            channel=Channel.WEB_FORM,
-            requester_email="learner@example.com",
-            category=category,
-            course="Python 101",
-            subject="Checked",
-            description="A ticket for generated requests",
-        ).reference
-        for category in (Category.LOGIN, Category.SUGGESTION)
+        submit(sqlite_container, category) for category in (Category.LOGIN, Category.SUGGESTION)
     ]
-    app.config[LIMIT_KEY] = "100000/minute"  # the checker sends many requests from one client
-    app.config[LOOKUP_SECONDS_KEY] = 0  # and need not wait out the lookup floor
+    without_limits(app)  # the checker sends many requests from one client
     api = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     # The token is supplied by the test, so generated cases must not mutate it away.
     api.config.generation.update(with_security_parameters=False)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import random
 import threading
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -14,10 +13,8 @@ from eventsourcing.persistence import Tracking
 
 from application.bootstrap import Container
 from domain.categories import Category
-from domain.errors import DomainError
 from domain.escalation import EscalationReason
-from domain.request import Channel
-from domain.sla import Complexity, SlaState
+from domain.sla import SlaState
 from projections.queue import QueueFilter, queue_page
 from projections.readmodel import ReadModel, TrackingConflict
 from projections.reports import sla_report
@@ -31,85 +28,9 @@ from projections.runner import (
 )
 from projections.sla import overdue_candidates, sla_table
 from projections.suggestions import suggestions_page
+from tests.builders import act_at_random, caught_up, riyadh, snapshot, submit
 from tests.conftest import FakeClock
 from tests.waiting import join
-
-RIYADH = ZoneInfo("Asia/Riyadh")
-
-
-def riyadh(month: int, day: int, hour: int, minute: int = 0) -> datetime:
-    return datetime(2026, month, day, hour, minute, tzinfo=RIYADH)
-
-
-def submit(
-    container: Container, category: Category | None = Category.LOGIN, course: str | None = "C1"
-) -> str:
-    """A request by the form, or by email when it lacks its category or course (P1, P3.2)."""
-    complete = category is not None and course is not None
-    return container.desk.submit(
-        channel=Channel.WEB_FORM if complete else Channel.EMAIL,
-        requester_email="learner@example.org",
-        category=category,
-        course=course,
-        subject="Cannot sign in",
-        description="The sign-in page rejects my password.",
-        requester_name="Noura",
-    ).reference
-
-
-def act_at_random(container: Container, clock: FakeClock, rng: random.Random, steps: int) -> None:
-    """A varied history: every kind of ticket event, interleaved across tickets."""
-    references: list[str] = []
-    for step in range(steps):
-        clock.advance(minutes=rng.uniform(5, 400))
-        if step % 3 == 0 or not references:
-            category = rng.choice([*Category, None])
-            course = rng.choice([f"C{step % 4}"] * 5 + [None])
-            references.append(submit(container, category, course))
-            continue
-        try:
-            act(container, rng.choice(references), rng.randrange(10), rng.choice(["sara", "omar"]))
-        except DomainError:
-            pass  # the ticket's state forbids it: nothing recorded
-
-
-def act(container: Container, reference: str, kind: int, agent: str) -> None:
-    """One of the ten things that happen to a ticket after its submission."""
-    desk = container.desk
-    if kind == 0:
-        desk.acknowledge(reference, message_id=f"<{reference}@desk>", actor="system:mailer")
-    elif kind == 1:
-        desk.respond(reference, message="Try again", actor=agent)
-    elif kind == 2:
-        desk.classify(reference, complexity=Complexity.COMPLEX, actor=agent)
-    elif kind == 3:
-        later = desk.ticket(reference).resolution_due + timedelta(days=2)
-        desk.extend_deadline(reference, resolution_due=later, reason="more contact", actor=agent)
-    elif kind == 4:
-        desk.receive_follow_up(reference, message="any news?", channel=Channel.EMAIL)
-    elif kind == 5:
-        desk.escalate(reference, reason=EscalationReason.AGENT, actor=agent)
-    elif kind == 6:
-        desk.forward_to_management(reference, department="product", note="good", actor=agent)
-    elif kind == 7:
-        desk.resolve(reference, summary="Solved", actor=agent)
-    elif kind == 8:
-        desk.reopen(reference, reason="not solved", actor="requester")
-    else:
-        rng = random.Random(reference)
-        desk.supply_details(reference, category=rng.choice(list(Category)), course="C9")
-
-
-def snapshot(container: Container) -> dict[str, Any]:
-    """Every read model's rows, in key order, and its position."""
-    tables: dict[str, Any] = {}
-    with container.engine.connect() as connection:
-        for model in read_models(container):
-            for table in model.tables:
-                query = sa.select(table).order_by(*table.primary_key.columns)
-                tables[table.name] = [tuple(row) for row in connection.execute(query)]
-    tables["positions"] = positions(container)
-    return tables
 
 
 def test_live_processing_in_small_batches_gives_the_tables_of_a_rebuild(
@@ -198,11 +119,6 @@ def test_waiting_for_a_position_nobody_applies_times_out(container: Container) -
 
 
 # ---- SLA states against hand-computed cases (P4, P5, P6) -------------------------------------
-
-
-def caught_up(container: Container) -> None:
-    for runner in build_runners(container).values():
-        runner.catch_up()
 
 
 def queue_state(container: Container, reference: str, now: datetime) -> SlaState:

@@ -9,8 +9,8 @@ from click.testing import CliRunner, Result
 from application.bootstrap import Container
 from interfaces.cli.projections import projections_group
 from projections.runner import build_runners
+from tests.builders import act_at_random, caught_up, snapshot
 from tests.conftest import FakeClock
-from tests.integration.test_projections import act_at_random, snapshot
 
 
 def invoke(container: Container, *args: str) -> Result:
@@ -25,8 +25,7 @@ def test_rebuild_replays_every_read_model_into_the_same_rows(
     container: Container, clock: FakeClock
 ) -> None:
     act_at_random(container, clock, random.Random(2), 60)
-    for runner in build_runners(container).values():
-        runner.catch_up()
+    caught_up(container)
     live = snapshot(container)
     head = container.desk.recorder.max_notification_id()
 

@@ -15,8 +15,8 @@ import sqlalchemy as sa
 
 from application.bootstrap import Container
 from projections.runner import build_runners, positions
+from tests.builders import act_at_random, snapshot
 from tests.conftest import FakeClock
-from tests.integration.test_projections import act_at_random, snapshot
 from tests.waiting import DEADLINE
 
 BATCH = 30

@@ -7,63 +7,20 @@ import io
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
 from application.bootstrap import Container
 from application.users import Role
 from domain.categories import Category
-from domain.request import Channel
-from interfaces.web import create_app
 from interfaces.web import queries as web_queries
-from interfaces.web.queries import queries
 from projections.queue import PERSONAL_FIELDS
 from projections.runner import build_runners
+from tests.builders import RIYADH, caught_up, submit
 from tests.conftest import FakeClock
 
-RIYADH = ZoneInfo("Asia/Riyadh")
 Headers = dict[str, str]
-
-
-@pytest.fixture
-def app(container: Container) -> Flask:
-    app = create_app(container=container)
-    if "queries" not in app.blueprints:
-        app.extensions["supportdesk_api"].register_blueprint(queries)
-    return app
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
-@pytest.fixture
-def bearer(container: Container) -> Callable[[Role], Headers]:
-    def headers(role: Role) -> Headers:
-        return {"Authorization": f"Bearer {container.users.add(f'{role.value}-1', role)}"}
-
-    return headers
-
-
-def submit(container: Container, category: Category = Category.LOGIN, course: str = "C1") -> str:
-    return container.desk.submit(
-        channel=Channel.WEB_FORM,
-        requester_email="learner@example.org",
-        category=category,
-        course=course,
-        subject="Cannot sign in",
-        description="The sign-in page rejects my password.",
-        requester_name="Noura",
-    ).reference
-
-
-def caught_up(container: Container) -> None:
-    for runner in build_runners(container).values():
-        runner.catch_up()
 
 
 @pytest.fixture

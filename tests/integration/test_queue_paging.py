@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from application.bootstrap import Container
 from projections.queue import QueueFilter, queue_page
+from tests.builders import caught_up, riyadh, submit
 from tests.conftest import FakeClock
-from tests.integration.test_projections import caught_up, riyadh, submit
 
 
 def test_tickets_due_at_the_same_instant_are_paged_by_reference_without_loss(

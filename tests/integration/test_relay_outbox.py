@@ -12,15 +12,12 @@ from kombu import Connection
 
 from application.bootstrap import Container
 from application.mail.mailer import Mailer
-from application.mail.notifications import Addresses, OutgoingEmail
+from application.mail.notifications import OutgoingEmail
 from application.mail.outbox import OutboxRelay, pending_table
-from domain.categories import Category
-from domain.request import Channel
 from interfaces.mail.broker import MailBroker
 from interfaces.mail.render import MailRenderer
 from interfaces.mail.senders import FileSender
-
-ADDRESSES = Addresses("support@captainmama.org", "info@captainmama.org", "info@captainmama.org")
+from tests.builders import ADDRESSES, submit
 
 
 @pytest.fixture
@@ -29,17 +26,6 @@ def broker() -> Iterator[MailBroker]:
     yield built
     with Connection("memory://") as connection:
         built.queue(connection.default_channel).delete()
-
-
-def submit(container: Container) -> str:
-    return container.desk.submit(
-        channel=Channel.WEB_FORM,
-        requester_email="learner@example.org",
-        category=Category.LOGIN,
-        course="Course",
-        subject="Cannot sign in",
-        description="Rejected.",
-    ).reference
 
 
 def queued(broker: MailBroker) -> list[dict[str, Any]]:

@@ -13,74 +13,12 @@ import pytest
 from kombu import Connection
 
 from application.bootstrap import Container
-from application.mail.notifications import Addresses
 from application.mail.outbox import BrokerUnavailable, OutboxRelay
-from domain.categories import Category
-from domain.request import Channel
 from interfaces.mail.broker import MailBroker
+from tests.builders import ADDRESSES, RABBITMQ, Proxy, submit
 from tests.conftest import service_missing
 
 pytestmark = pytest.mark.rabbitmq
-
-RABBITMQ = ("127.0.0.1", 5672)
-ADDRESSES = Addresses("support@captainmama.org", "info@captainmama.org", "info@captainmama.org")
-
-
-class Proxy:
-    """A TCP forwarder to RabbitMQ that the test can cut and restore on the same port."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self._listener: socket.socket | None = None
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-
-    def up(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen()
-        self.port = listener.getsockname()[1]
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def down(self) -> None:
-        """Refuse new connections and cut the open ones, as a broker restart does."""
-        with self._lock:
-            sockets, self._sockets = self._sockets, []
-            listener, self._listener = self._listener, None
-        for sock in [*sockets, *([listener] if listener else [])]:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(RABBITMQ)
-            with self._lock:
-                self._sockets += [client, upstream]
-            for source, target in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pipe, args=(source, target), daemon=True).start()
-
-
-def _pipe(source: socket.socket, target: socket.socket) -> None:
-    try:
-        while data := source.recv(65536):
-            target.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for sock in (source, target):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 @pytest.fixture
@@ -115,17 +53,6 @@ def broker_via(port: int, queue_name: str) -> MailBroker:
     )
 
 
-def submit(container: Container, number: int) -> str:
-    return container.desk.submit(
-        channel=Channel.WEB_FORM,
-        requester_email=f"learner{number}@example.org",
-        category=Category.LOGIN,
-        course="Course",
-        subject=f"Request {number}",
-        description="Cannot sign in.",
-    ).reference
-
-
 def queued_references(queue_name: str) -> list[str]:
     bodies: list[dict[str, Any]] = []
     MailBroker("amqp://guest:guest@127.0.0.1:5672//", queue_name).drain(
@@ -143,7 +70,7 @@ def test_a_dead_broker_fails_the_relay_quickly_and_loses_nothing(
     dead = OutboxRelay(
         container.desk, container.engine, broker_via(dead_port, queue_name), ADDRESSES
     )
-    references = [submit(container, n) for n in range(3)]  # requests never wait for the broker
+    references = [submit(container) for _ in range(3)]  # requests never wait for the broker
 
     with pytest.raises(BrokerUnavailable):
         dead.relay_once()
@@ -160,11 +87,11 @@ def test_a_cut_connection_resumes_where_it_stopped(
     relay = OutboxRelay(
         container.desk, container.engine, broker_via(proxy.port, queue_name), ADDRESSES
     )
-    before = [submit(container, n) for n in range(2)]
+    before = [submit(container) for _ in range(2)]
     assert relay.relay_once() == 2
     proxy.down()
 
-    during = [submit(container, n) for n in range(2, 5)]
+    during = [submit(container) for _ in range(3)]
     with pytest.raises(BrokerUnavailable):
         relay.relay_once()
     proxy.up()
@@ -187,7 +114,7 @@ def test_the_running_relay_rides_out_an_outage(
     worker = threading.Thread(target=relay.run, args=(stop,))
     proxy.down()
     worker.start()
-    references = [submit(container, n) for n in range(4)]
+    references = [submit(container) for _ in range(4)]
     proxy.up()
     final = container.desk.ticket(references[-1])
     deadline = time.monotonic() + 20

@@ -23,7 +23,7 @@ from projections.readmodel import insert_rows
 from projections.report_counts import GROUPINGS, ROLLED, daily_table, roll_up
 from projections.reports import reports_table, sla_report
 from projections.runner import prepare
-from tests.integration.test_projections import act_at_random, caught_up
+from tests.builders import act_at_random, caught_up
 
 DAY0 = datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -10,29 +10,15 @@ from datetime import datetime
 import pytest
 
 from application.bootstrap import Container, bootstrap
-from application.mail.notifications import Addresses, OutgoingEmail
+from application.mail.notifications import OutgoingEmail
 from application.mail.outbox import OutboxRelay
 from application.sla_watch import SLA_WATCH, Candidates, SlaWatcher
-from domain.categories import Category
 from domain.escalation import EscalationReason
-from domain.request import Channel
 from domain.sla import Complexity
 from interfaces.mail.broker import MailBroker
+from tests.builders import ADDRESSES, submit
 from tests.conftest import FakeClock
 from tests.waiting import DEADLINE, join
-
-ADDRESSES = Addresses("support@captainmama.org", "info@captainmama.org", "info@captainmama.org")
-
-
-def submit(container: Container) -> str:
-    return container.desk.submit(
-        channel=Channel.WEB_FORM,
-        requester_email="learner@example.org",
-        category=Category.LOGIN,
-        course="Course",
-        subject="Cannot sign in",
-        description="Rejected.",
-    ).reference
 
 
 def every(references: list[str]) -> Candidates:

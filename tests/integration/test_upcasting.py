@@ -21,13 +21,11 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
 from application.audit.history import Audit
-from application.audit.seals import AuditKey
 from application.bootstrap import Container
 from domain.chain import HashChained, event_hash, event_type_name
 from projections.audit import SealKeeper
+from tests.builders import KEY
 from tests.conftest import FakeClock
-
-KEY = AuditKey(b"an audit key for the tests only!")
 
 
 class Note(HashChained):

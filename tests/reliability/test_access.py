@@ -28,10 +28,8 @@ from application.users import Role
 from domain.categories import Category
 from domain.reference import Reference
 from domain.request import Channel
-from interfaces.web import create_app
-from interfaces.web.lookup import DEFAULT_LOOKUP_SECONDS, LOOKUP_SECONDS_KEY
-from interfaces.web.ratelimit import LIMIT_KEY
-from projections.runner import build_runners
+from interfaces.web.lookup import DEFAULT_LOOKUP_SECONDS
+from tests.builders import caught_up, without_limits
 from tests.reliability.conftest import SUPPORTDESK, Deployment, deployment_env
 from tests.reliability.traffic import request_body
 from tests.waiting import DEADLINE
@@ -51,16 +49,8 @@ EXAMPLE_BODIES: dict[str, dict[str, Any]] = {
 
 
 @pytest.fixture
-def app(container: Container) -> Flask:
-    built = create_app(container=container)
-    built.config[LIMIT_KEY] = "1000000/minute"
-    built.config[LOOKUP_SECONDS_KEY] = 0
-    return built
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+def app(app: Flask) -> Flask:
+    return without_limits(app)
 
 
 class Secrets:
@@ -88,8 +78,7 @@ class Secrets:
         container.desk.forward_to_management(
             self.references[1], department="Content", note="Worth doing", actor="nora"
         )
-        for runner in build_runners(container).values():
-            runner.catch_up()
+        caught_up(container)
 
     def leaked(self, body: str) -> list[str]:
         return [value for value in self.values if value.lower() in body.lower()]

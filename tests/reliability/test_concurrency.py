@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from projections.runner import READ_MODELS, build_runners, wait_until
-from tests.integration.test_projections import snapshot
+from tests.builders import snapshot
 from tests.reliability.conftest import (
     Answer,
     Client,

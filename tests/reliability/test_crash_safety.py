@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from application.bootstrap import Container
 from application.mail.outbox import positions_table
 from projections.runner import READ_MODELS, build_runners, wait_until
-from tests.integration.test_projections import snapshot
+from tests.builders import snapshot
 from tests.reliability.conftest import (
     Answer,
     Client,

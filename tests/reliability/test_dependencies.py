@@ -23,14 +23,12 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from application.bootstrap import Container
 from application.users import Role
-from interfaces.web import create_app
-from interfaces.web.lookup import LOOKUP_SECONDS_KEY
-from interfaces.web.ratelimit import LIMIT_KEY
-from tests.integration.test_relay_rabbitmq import Proxy
+from tests.builders import Proxy, without_limits
 from tests.reliability.conftest import (
     Answer,
     Deployment,
@@ -47,11 +45,14 @@ from tests.waiting import DEADLINE
 
 
 @pytest.fixture
-def postgres_client(postgres_container: Container) -> FlaskClient:
-    app = create_app(container=postgres_container)
-    app.config[LIMIT_KEY] = "100000/minute"
-    app.config[LOOKUP_SECONDS_KEY] = 0
-    return app.test_client()
+def container(postgres_container: Container) -> Container:
+    """The desk on PostgreSQL, whose connections the tests cut."""
+    return postgres_container
+
+
+@pytest.fixture
+def app(app: Flask) -> Flask:
+    return without_limits(app)
 
 
 def assert_unavailable(answer: Any) -> None:
@@ -64,24 +65,24 @@ def assert_unavailable(answer: Any) -> None:
 
 @pytest.mark.postgres
 def test_cut_database_connections_give_503_then_the_next_request_succeeds(
-    postgres_client: FlaskClient,
+    client: FlaskClient,
     postgres_container: Container,
     postgres_url: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     token = postgres_container.users.add("nora", Role.AGENT)
-    first = postgres_client.post("/api/v1/tickets", json=request_body("a" * 32))
+    first = client.post("/api/v1/tickets", json=request_body("a" * 32))
     ref = first.get_json()["reference"]
     calls: list[Callable[[], Any]] = [
-        lambda: postgres_client.post("/api/v1/tickets", json=request_body(uuid.uuid4().hex)),
-        lambda: postgres_client.post(
+        lambda: client.post("/api/v1/tickets", json=request_body(uuid.uuid4().hex)),
+        lambda: client.post(
             "/api/v1/status", json={"reference": ref, "email": request_body("a" * 32)["email"]}
         ),
-        lambda: postgres_client.get(f"/api/v1/tickets/{ref}", headers=bearer(token)),
-        lambda: postgres_client.post(
+        lambda: client.get(f"/api/v1/tickets/{ref}", headers=bearer(token)),
+        lambda: client.post(
             f"/api/v1/tickets/{ref}/respond", json={"message": "Hello"}, headers=bearer(token)
         ),
-        lambda: postgres_client.get("/health"),
+        lambda: client.get("/health"),
     ]
     caplog.set_level(logging.WARNING)
     for call in calls:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import email
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
@@ -24,11 +23,8 @@ from markupsafe import escape
 
 from application.bootstrap import Container
 from application.users import Role
-from interfaces.mail.wiring import mail_broker, mailer, outbox_relay
 from interfaces.web import create_app
-from interfaces.web.lookup import LOOKUP_SECONDS_KEY
-from interfaces.web.ratelimit import LIMIT_KEY
-from projections.runner import build_runners
+from tests.builders import caught_up, send_mail, without_limits
 
 # An expected time an extension may move to: later than any due instant, within a year.
 LATER = (datetime.now(UTC) + timedelta(days=90)).isoformat()
@@ -67,16 +63,8 @@ FINE = {200, 201, 400, 404, 409, 413, 415, 422}
 
 
 @pytest.fixture
-def app(container: Container) -> Flask:
-    built = create_app(container=container)
-    built.config[LIMIT_KEY] = "1000000/minute"
-    built.config[LOOKUP_SECONDS_KEY] = 0
-    return built
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+def app(app: Flask) -> Flask:
+    return without_limits(app)
 
 
 def submission(**changes: Any) -> dict[str, Any]:
@@ -239,16 +227,6 @@ def assert_escaped(html: str, texts: list[str]) -> None:
         assert escaped == text or text not in html, text
 
 
-def send_mail(container: Container) -> list[Path]:
-    """Relay and send every email the log causes (in-process broker, `.eml` files); the files."""
-    broker = mail_broker(container.settings, f"supportdesk.test.{uuid.uuid4().hex[:12]}")
-    relay, sender = outbox_relay(container, broker), mailer(container, broker)
-    while relay.relay_once():
-        pass
-    sender.drain()
-    return sorted(Path(container.settings.smtp_url.removeprefix("file:")).glob("*.eml"))
-
-
 def test_the_support_form_gives_back_what_was_typed_escaped(client: FlaskClient) -> None:
     for lang in ("", "?lang=en"):
         page = client.get(f"/support{lang}")
@@ -380,10 +358,7 @@ def test_idempotency_keys_and_request_ids_of_any_shape_are_refused_or_used_safel
 def test_ten_thousand_follow_ups_to_one_ticket_are_each_recorded_and_the_ticket_stays_usable(
     postgres_container: Container,
 ) -> None:
-    app = create_app(container=postgres_container)
-    app.config[LIMIT_KEY] = "1000000/minute"
-    app.config[LOOKUP_SECONDS_KEY] = 0
-    client = app.test_client()
+    client = without_limits(create_app(container=postgres_container)).test_client()
     ref = client.post("/api/v1/tickets", json=submission()).get_json()["reference"]
     message = "لم تُحل المشكلة بعد \u202eما زلت أنتظر\u202c <b>please</b> "
     for number in range(10_000):
@@ -410,7 +385,6 @@ def test_ten_thousand_follow_ups_to_one_ticket_are_each_recorded_and_the_ticket_
     assert [e["data"]["message"] for e in events[1:-1]] == [
         f"{message}{number}" for number in range(10_000)
     ]
-    for runner in build_runners(postgres_container).values():
-        runner.catch_up()
+    caught_up(postgres_container)
     queue = client.get("/api/v1/queue", headers=agent).get_json()["items"]
     assert [item["version"] for item in queue if item["reference"] == ref] == [10_002]

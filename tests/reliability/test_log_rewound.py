@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from flask.testing import FlaskClient
 
 from application.bootstrap import Container
-from interfaces.web import create_app
 from projections.runner import build_runners
-from tests.reliability.test_metrics import scrape
+from tests.builders import scrape
 from tests.reliability.traffic import request_body
 
 
-def test_a_log_whose_newest_events_were_deleted_sets_off_the_alarm(container: Container) -> None:
-    client = create_app(container=container).test_client()
+def test_a_log_whose_newest_events_were_deleted_sets_off_the_alarm(
+    client: FlaskClient, container: Container
+) -> None:
     for number in range(3):
         assert (
             client.post("/api/v1/tickets", json=request_body(f"{number:032d}")).status_code == 201

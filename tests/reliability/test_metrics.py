@@ -3,27 +3,11 @@ followers' lag read from the database."""
 
 from __future__ import annotations
 
-from flask.testing import FlaskClient
-from prometheus_client import CONTENT_TYPE_LATEST
-from prometheus_client.parser import text_string_to_metric_families
+from flask import Flask
 
-from application.bootstrap import Container
-from interfaces.web import create_app
 from interfaces.web.ratelimit import LIMIT_KEY
+from tests.builders import Samples, scrape
 from tests.reliability.traffic import request_body
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def scrape(client: FlaskClient) -> Samples:
-    answer = client.get("/metrics")
-    assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
-    assert answer.headers["Content-Type"] == CONTENT_TYPE_LATEST
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(answer.get_data(as_text=True))
-        for sample in family.samples
-    }
 
 
 def requests_counted(samples: Samples, route: str, status: str) -> float:
@@ -31,10 +15,7 @@ def requests_counted(samples: Samples, route: str, status: str) -> float:
     return samples.get(("supportdesk_http_requests_total", labels), 0.0)
 
 
-def test_metrics_count_requests_by_route_and_status_and_show_the_lag(
-    container: Container,
-) -> None:
-    app = create_app(container=container)
+def test_metrics_count_requests_by_route_and_status_and_show_the_lag(app: Flask) -> None:
     app.config[LIMIT_KEY] = "1000/minute"
     client = app.test_client()
     before = scrape(client)

@@ -22,9 +22,9 @@ from application.audit.seals import (
     log_digest,
 )
 from domain.chain import GENESIS, event_hash
+from tests.builders import KEY
 from tests.waiting import DEADLINE
 
-KEY = AuditKey(b"an audit key for the tests only!")
 TICKET = uuid.UUID("5c58b6af-d375-5003-925c-44dbdb9a7199")
 
 

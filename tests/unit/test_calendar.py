@@ -1,4 +1,3 @@
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -8,8 +7,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from domain.calendar import BusinessCalendar
+from tests.builders import ADDED, REMOVED, RIYADH, walk_add_in_riyadh, walk_between_in_riyadh
 
-RIYADH = ZoneInfo("Asia/Riyadh")
 BERLIN = ZoneInfo("Europe/Berlin")
 POLICY = BusinessCalendar.policy_default()
 
@@ -306,43 +305,7 @@ def test_a_range_ending_in_the_skipped_hour_ends_when_the_clock_jumps() -> None:
 
 # --- properties against a deliberately simple walk -----------------------------------------
 
-SA_HOLIDAYS = holidays.country_holidays("SA", years=range(2025, 2031))
-ADDED, REMOVED = date(2026, 3, 25), date(2027, 5, 19)
 AMENDED = BusinessCalendar.policy_default(added=[ADDED], removed=[REMOVED])
-
-
-def amended_business_day(day: date) -> bool:
-    holiday = (day in SA_HOLIDAYS or day == ADDED) and day != REMOVED
-    return day.weekday() in (6, 0, 1, 2, 3) and not holiday
-
-
-def riyadh_business_intervals(first: date) -> Iterator[tuple[datetime, datetime]]:
-    """09:00-17:00 of each working day from `first` on, walking one day at a time."""
-    day = first
-    while True:
-        if amended_business_day(day):
-            yield datetime.combine(day, time(9), RIYADH), datetime.combine(day, time(17), RIYADH)
-        day += timedelta(days=1)
-
-
-def walk_add_in_riyadh(start: datetime, hours: float) -> datetime:
-    remaining = timedelta(hours=hours)
-    for opening, closing in riyadh_business_intervals(start.astimezone(RIYADH).date()):
-        begin = max(opening, start)
-        if begin < closing:
-            if begin + remaining <= closing:
-                return begin + remaining
-            remaining -= closing - begin
-    raise AssertionError("unreachable: the walk never runs out of days")
-
-
-def walk_between_in_riyadh(a: datetime, b: datetime) -> timedelta:
-    total = timedelta()
-    for opening, closing in riyadh_business_intervals(a.astimezone(RIYADH).date()):
-        if opening >= b:
-            return total
-        total += max(timedelta(), min(closing, b) - max(opening, a))
-    raise AssertionError("unreachable: the walk never runs out of days")
 
 
 NIGHT_AND_DAY = {d: [(time(0, 30), time(2, 30)), (time(9), time(17))] for d in (6, 0, 1, 2, 3, 4)}

@@ -26,9 +26,10 @@ from domain.chain import event_hash, event_type_name
 from domain.escalation import EscalationReason
 from domain.reference import Reference
 from domain.request import Channel
-from domain.sla import Complexity, SlaPolicy
+from domain.sla import Complexity
 from domain.status import Status
 from domain.ticket import Ticket
+from tests.builders import SLA
 
 TOPICS = {
     Ticket.Submitted: "domain.ticket:Ticket.Submitted",
@@ -46,7 +47,6 @@ TOPICS = {
 RECORDED: list[dict[str, Any]] = json.loads(
     Path(__file__).with_name("recorded_ticket_events.json").read_text(encoding="utf-8")
 )
-SLA = SlaPolicy.policy_default()
 AT = datetime(2026, 11, 1, 7, 0, tzinfo=UTC)
 H = timedelta(hours=1)
 

@@ -7,31 +7,13 @@ from datetime import UTC, datetime, timedelta
 from application.mail.notifications import Addresses, EmailKind, OutgoingEmail, emails_for
 from domain.categories import Category
 from domain.escalation import EscalationReason
-from domain.reference import Reference
 from domain.request import Channel
-from domain.sla import Complexity, SlaPolicy
+from domain.sla import Complexity
 from domain.ticket import Ticket
+from tests.builders import SLA, new_ticket
 
 ADDRESSES = Addresses("support@captainmama.org", "info@captainmama.org", "ideas@captainmama.org")
-SLA = SlaPolicy.policy_default()
 AT = datetime(2026, 11, 1, 7, 0, tzinfo=UTC)
-
-
-def new_ticket(category: Category | None = Category.LOGIN, **fields: object) -> Ticket:
-    values: dict[str, object] = {
-        "reference": Reference.generate(),
-        "channel": Channel.WEB_FORM,
-        "requester_email": "learner@example.org",
-        "category": category,
-        "course": "Parenting 101",
-        "subject": "Cannot sign in",
-        "description": "Rejected.",
-        "language": "ar",
-        "at": AT,
-        "sla": SLA,
-    }
-    values.update(fields)
-    return Ticket.submit(**values)  # type: ignore[arg-type]
 
 
 def last_emails(ticket: Ticket) -> list[OutgoingEmail]:

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from domain.sla import SlaPolicy, SlaState
+from domain.sla import SlaState
 from projections.clocks import at_risk_from, worst_state
 from projections.percentile import continuous_percentile
+from tests.builders import SLA, riyadh
 
-RIYADH = ZoneInfo("Asia/Riyadh")
-SLA = SlaPolicy.policy_default()
 ONE_US = timedelta(microseconds=1)
-
-
-def riyadh(month: int, day: int, hour: int, minute: int = 0, year: int = 2026) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=RIYADH)
 
 
 def test_thursday_1630_request_is_at_risk_after_18_business_hours() -> None:

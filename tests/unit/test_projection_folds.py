@@ -4,40 +4,21 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from domain.categories import Category
 from domain.escalation import EscalationReason
-from domain.reference import Reference
 from domain.request import Channel
-from domain.sla import Complexity, SlaPolicy, SlaState
+from domain.sla import Complexity, SlaState
 from domain.ticket import Ticket
 from projections.queue import QueueProjection, sla_state
 from projections.readmodel import Row, TicketRows
 from projections.reports import ReportsProjection
 from projections.sla import SlaProjection
 from projections.suggestions import SuggestionsProjection
+from tests.builders import RIYADH, SLA, SUNDAY_10
+from tests.builders import new_ticket as submit
 
-RIYADH = ZoneInfo("Asia/Riyadh")
-SLA = SlaPolicy.policy_default()
-SUNDAY_10 = datetime(2026, 11, 1, 10, tzinfo=RIYADH)
 NO_VIEW: Any = None  # folds touch no database
-
-
-def submit(category: Category = Category.LOGIN, at: datetime = SUNDAY_10) -> Ticket:
-    return Ticket.submit(
-        reference=Reference.generate(),
-        channel=Channel.WEB_FORM,
-        requester_email="learner@example.org",
-        category=category,
-        course="Positive Parenting 101",
-        subject="Cannot sign in",
-        description="The sign-in page says my password is wrong.",
-        language="ar",
-        at=at,
-        sla=SLA,
-        requester_name="Noura",
-    )
 
 
 def folded(model: TicketRows, ticket: Ticket, row: Row | None = None) -> Row | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -13,32 +12,10 @@ from domain.errors import InvalidRequest, TransitionRefused
 from domain.escalation import EscalationReason
 from domain.reference import Reference
 from domain.request import Channel
-from domain.sla import Complexity, SlaPolicy
+from domain.sla import Complexity
 from domain.status import Status
-from domain.ticket import Ticket
-
-RIYADH = ZoneInfo("Asia/Riyadh")
-SLA = SlaPolicy.policy_default()
-SUNDAY_10 = datetime(2026, 11, 1, 10, 0, tzinfo=RIYADH)
-
-
-def submit(
-    category: Category = Category.LOGIN, at: datetime = SUNDAY_10, **changes: object
-) -> Ticket:
-    fields: dict[str, object] = dict(
-        reference=Reference.generate(),
-        channel=Channel.WEB_FORM,
-        requester_email="learner@example.org",
-        category=category,
-        course="Positive Parenting 101",
-        subject="Cannot sign in",
-        description="The sign-in page says my password is wrong.",
-        language="ar",
-        at=at,
-        sla=SLA,
-    )
-    fields.update(changes)
-    return Ticket.submit(**fields)  # type: ignore[arg-type]
+from tests.builders import RIYADH, SLA, SUNDAY_10
+from tests.builders import new_ticket as submit
 
 
 def test_submission_records_what_was_promised_at_the_time() -> None:
