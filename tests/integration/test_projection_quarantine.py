@@ -33,30 +33,9 @@ from projections.runner import (
     tracking_view,
     wait_until,
 )
-from tests.builders import act_at_random, snapshot, submit
+from tests.builders import act_at_random, attacked_log, record_extension, snapshot, submit
 from tests.conftest import FakeClock
 from tests.waiting import eventually, join
-
-END_OF_TIME = datetime(9999, 12, 31, tzinfo=UTC)
-
-
-def record_extension(container: Container, clock: FakeClock, reference: str, due: datetime) -> int:
-    """An extension recorded without the domain's check, as an older release did; its position."""
-    ticket = container.desk.ticket(reference)
-    ticket._deadline_extended(
-        resolution_due=due, reason="waiting for the vendor", actor="sara", timestamp=clock()
-    )
-    return max(recording.notification.id for recording in container.desk.save(ticket))
-
-
-def attacked_log(container: Container, clock: FakeClock) -> tuple[str, int]:
-    """A varied log with the extension to 9999 in its middle: the ticket and the position."""
-    act_at_random(container, clock, random.Random(7), 30)
-    reference = submit(container)
-    position = record_extension(container, clock, reference, END_OF_TIME)
-    container.desk.respond(reference, message="Still on it", actor="sara")
-    act_at_random(container, clock, random.Random(8), 30)
-    return reference, position
 
 
 def queue_row(container: Container, reference: str) -> Any:

@@ -11,9 +11,8 @@ from application.bootstrap import Container
 from interfaces.cli import main
 from interfaces.cli.projections import projections_group
 from projections.runner import build_runners
-from tests.builders import scrape
+from tests.builders import attacked_log, scrape
 from tests.conftest import FakeClock
-from tests.integration.test_projection_quarantine import attacked_log
 
 
 def set_aside(container: Container, clock: FakeClock) -> int:
