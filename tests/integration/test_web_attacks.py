@@ -55,24 +55,6 @@ def build(container: Container, **settings: Any) -> Flask:
     return create_app(container=changed)
 
 
-@pytest.fixture
-def app(container: Container) -> Flask:
-    return create_app(container=container)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
-@pytest.fixture
-def bearer(container: Container) -> Callable[[Role], Headers]:
-    def headers(role: Role) -> Headers:
-        return {"Authorization": f"Bearer {container.users.add(f'{role.value}-1', role)}"}
-
-    return headers
-
-
 def caught_up(container: Container) -> None:
     for runner in build_runners(container).values():
         runner.catch_up()
