@@ -46,9 +46,9 @@ from domain.request import Channel
 from domain.sla import Complexity, SlaState
 from domain.ticket import Ticket
 from projections.queue import QueueFilter, queue_page, queue_table
-from projections.readmodel import insert_rows
 from projections.report_counts import daily_table, roll_up
 from projections.reports import reports_table, sla_report
+from projections.rows import insert_rows
 from projections.runner import REBUILD_BATCH, build_runners, tracking_view
 
 START = datetime(2026, 1, 4, 6, 0, tzinfo=UTC)  # a Sunday, 09:00 in Riyadh

@@ -12,7 +12,8 @@ from application.runtime.workers import Worker
 from application.sla_watch import SlaWatcher
 from interfaces.mail.wiring import mailer, outbox_relay
 from projections.audit import SealKeeper
-from projections.runner import build_runners, positions, quarantined
+from projections.quarantine import quarantined
+from projections.runner import build_runners, positions
 from projections.sla import overdue_candidates
 
 

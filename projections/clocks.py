@@ -20,7 +20,7 @@ from domain.escalation import EscalationReason
 from domain.sla import SlaPolicy, SlaState
 from domain.status import Status
 from domain.ticket import Ticket
-from projections.readmodel import Instant, Row, utc
+from projections.rows import Instant, Row, utc
 from projections.ticket_events import details_after, status_value_after, topics_of
 
 CLOCK_EVENTS = topics_of(

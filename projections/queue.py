@@ -22,7 +22,8 @@ from domain.status import Status
 from domain.ticket import Ticket
 from projections.clocks import at_risk_from, worst_state
 from projections.cursor import encode_cursor, past_cursor
-from projections.readmodel import Instant, Row, TicketRows, utc
+from projections.readmodel import TicketRows
+from projections.rows import Instant, Row, utc
 from projections.ticket_events import (
     EVERY_TICKET_EVENT,
     OPEN_STATUSES,

@@ -19,11 +19,9 @@ replayed from the first event when a runner or the web app first sets them up.
 
 from __future__ import annotations
 
-import io
 import logging
-import operator
 from abc import abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,11 +32,13 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyTrackingRecorder
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.engine import Connection, Engine
+
+from projections.quarantine import quarantine_table
+from projections.rows import Row, insert_rows
 
 log = logging.getLogger(__name__)
 
-Row = dict[str, Any]
 
 TRACKING_TABLE = "projection_tracking"
 """One tracking row per read model; every read model follows the one `supportdesk` log."""
@@ -56,47 +56,6 @@ class EventFailed(Exception):
         self.index = index
         self.error = error
 
-
-class Instant(sa.TypeDecorator[datetime]):
-    """An instant, stored in UTC and read back in UTC on every database.
-
-    SQLite keeps no UTC offset, so instants are normalised before they are stored: values and
-    comparisons then agree on SQLite and PostgreSQL.
-    """
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        utc = value.astimezone(UTC)
-        return utc if dialect.name == "postgresql" else utc.replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def utc(instant: datetime) -> datetime:
-    """The instant in UTC, as read models store it."""
-    return instant.astimezone(UTC)
-
-
-quarantine_metadata = sa.MetaData()
-quarantine_table = sa.Table(
-    "projection_quarantine",
-    quarantine_metadata,
-    sa.Column("read_model", sa.String(32), primary_key=True),
-    sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("error", sa.Text, nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("first_failed_at", Instant, nullable=False),
-    sa.Column("last_failed_at", Instant, nullable=False),
-    sa.Column("quarantined", sa.Boolean, nullable=False),  # False while it is still retried
-)
-"""Events a read model failed on, by log position: retried, then set aside (quarantined)."""
 
 _ERROR_LENGTH = 1000  # of an error's text kept: enough to tell what failed
 
@@ -368,42 +327,3 @@ def _among(key: sa.Column[Any], ids: list[UUID], connection: Connection) -> Any:
     if connection.dialect.name == "postgresql":
         return key == sa.any_(sa.bindparam("ids", ids, type_=postgresql.ARRAY(sa.Uuid)))
     return key.in_(ids)
-
-
-def insert_rows(connection: Connection, table: sa.Table, rows: list[Row]) -> None:
-    """Insert rows; on PostgreSQL with COPY, two to three times faster than a multi-row INSERT."""
-    if connection.dialect.name != "postgresql":
-        connection.execute(sa.insert(table), rows)
-        return
-    fields = [(column.name, _copy_format(column)) for column in table.columns]
-    text = "".join(
-        [
-            "\t".join(["\\N" if (v := row[name]) is None else form(v) for name, form in fields])
-            + "\n"
-            for row in rows
-        ]
-    )
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        columns = ", ".join(name for name, _ in fields)
-        cursor.copy_expert(f"COPY {table.name} ({columns}) FROM STDIN", io.StringIO(text))
-    finally:
-        cursor.close()
-
-
-# PostgreSQL text cannot hold NUL: one in a requester's text would otherwise stop the read
-# model at that event for good, so it becomes U+FFFD, as undecodable bytes do.
-_COPY_ESCAPES = str.maketrans(
-    {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": "\ufffd"}
-)
-
-
-def _copy_format(column: sa.Column[Any]) -> Callable[[Any], str]:
-    """How a column's non-NULL values are written in COPY's text format."""
-    if isinstance(column.type, Instant):
-        return datetime.isoformat
-    if isinstance(column.type, sa.Float):
-        return repr  # every digit, so the value reads back exactly
-    if isinstance(column.type, sa.String):  # Text too: backslash, tab and line ends escaped
-        return operator.methodcaller("translate", _COPY_ESCAPES)
-    return str

@@ -21,7 +21,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 
 from domain.deadlines import Outcome, outcome
-from projections.readmodel import Row
+from projections.rows import Row
 
 GROUPINGS = ("category", "course", "channel", "week")
 

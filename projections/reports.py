@@ -20,9 +20,10 @@ from domain.sla import SlaPolicy
 from domain.ticket import Ticket
 from projections.clocks import REPORTED_EVENTS, advance_clocks, clock_columns, start_clocks
 from projections.percentile import enable_percentiles
-from projections.readmodel import Row, TicketRows
+from projections.readmodel import TicketRows
 from projections.report_counts import GROUPINGS, counts_query, daily_table, open_deadlines, roll_up
 from projections.report_percentiles import CLOCKS, Scope, ranked_percentiles, sorted_percentiles
+from projections.rows import Row
 from projections.ticket_events import iso_week
 
 __all__ = ["GROUPINGS", "ReportsProjection", "SlaReport", "reports_table", "sla_report"]

@@ -27,7 +27,7 @@ API
     position within ``timeout`` seconds.
 ``positions(container) -> dict[str, int]``
     Every read model's position.
-``quarantined(container) -> dict[str, int]``, ``failed_events(container) -> list[FailedEvent]``
+``quarantined``, ``failed_events`` (projections/quarantine.py)
     How many events each read model set aside; every event a read model failed on, set aside
     or still retried.
 ``prepare(container)``
@@ -54,8 +54,6 @@ import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, fields
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -69,14 +67,9 @@ from eventsourcing_sqlalchemy.recorders import (
 from application.bootstrap import Container
 from application.settings import Settings
 from application.storage.event_log import WAKE_INTERVAL, await_notification, listening
+from projections.quarantine import blames_the_event
 from projections.queue import QueueProjection
-from projections.readmodel import (
-    TRACKING_TABLE,
-    EventFailed,
-    ReadModel,
-    TrackingConflict,
-    quarantine_table,
-)
+from projections.readmodel import TRACKING_TABLE, EventFailed, ReadModel, TrackingConflict
 from projections.reports import ReportsProjection
 from projections.sla import SlaProjection
 from projections.suggestions import SuggestionsProjection
@@ -249,7 +242,7 @@ class Runner:
         except TrackingConflict:
             raise
         except Exception as error:
-            if not _blames_the_event(error):
+            if not blames_the_event(error):
                 raise
             if len(notifications) == 1:
                 return self._failed_at(after, notifications, upto, error)
@@ -376,53 +369,6 @@ class Runner:
 
 def _id_of(notification: Notification) -> int:
     return notification.id
-
-
-def _blames_the_event(error: Exception) -> bool:
-    """Whether the event may be what failed, rather than the database or the way to it.
-
-    Bad data (a value out of range, a broken constraint) and errors raised in Python count
-    against the event; a lost connection, a lock, a timeout or a missing table say nothing
-    about it, and an event must never be set aside because the database was away.
-    """
-    if isinstance(error, sa.exc.DBAPIError):
-        bad_data = isinstance(error, sa.exc.DataError | sa.exc.IntegrityError)
-        return bad_data and not error.connection_invalidated
-    return not isinstance(error, sa.exc.TimeoutError)
-
-
-@dataclass(frozen=True)
-class FailedEvent:
-    """An event a read model failed on: set aside (`quarantined`), or still being retried."""
-
-    read_model: str
-    position: int
-    error: str
-    attempts: int
-    first_failed_at: datetime
-    last_failed_at: datetime
-    quarantined: bool
-
-
-def failed_events(container: Container) -> list[FailedEvent]:
-    """Every event a read model failed on, by read model and position."""
-    table = quarantine_table
-    query = sa.select(*(table.c[field.name] for field in fields(FailedEvent)))
-    with container.engine.connect() as connection:
-        rows = connection.execute(query.order_by(table.c.read_model, table.c.position))
-        return [FailedEvent(*row) for row in rows]
-
-
-def quarantined(container: Container) -> dict[str, int]:
-    """How many events each read model has set aside, by name (read models with none left out)."""
-    table = quarantine_table
-    query = (
-        sa.select(table.c.read_model, sa.func.count())
-        .where(table.c.quarantined)
-        .group_by(table.c.read_model)
-    )
-    with container.engine.connect() as connection:
-        return {name: count for name, count in connection.execute(query)}
 
 
 def positions(container: Container) -> dict[str, int]:

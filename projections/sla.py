@@ -24,7 +24,8 @@ from projections.clocks import (
     resolution_outcome,
     start_clocks,
 )
-from projections.readmodel import Instant, Row, TicketRows
+from projections.readmodel import TicketRows
+from projections.rows import Instant, Row
 
 metadata = sa.MetaData()
 sla_table = sa.Table(

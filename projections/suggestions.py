@@ -15,7 +15,8 @@ from domain.categories import Category
 from domain.status import Status
 from domain.ticket import Ticket
 from projections.cursor import encode_cursor, past_cursor
-from projections.readmodel import Instant, Row, TicketRows, utc
+from projections.readmodel import TicketRows
+from projections.rows import Instant, Row, utc
 from projections.ticket_events import details_after, status_value_after, topics_of
 
 metadata = sa.MetaData()

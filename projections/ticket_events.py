@@ -10,7 +10,7 @@ from eventsourcing.utils import get_topic
 from domain.request import REQUESTER
 from domain.status import Status
 from domain.ticket import Ticket, status_after
-from projections.readmodel import Row
+from projections.rows import Row
 
 OPEN_STATUSES = tuple(status.value for status in Status if status.is_open)
 

@@ -6,14 +6,8 @@ from __future__ import annotations
 import click
 
 from application.bootstrap import Container, bootstrap
-from projections.runner import (
-    READ_MODELS,
-    Runner,
-    build_runners,
-    failed_events,
-    positions,
-    quarantined,
-)
+from projections.quarantine import failed_events, quarantined
+from projections.runner import READ_MODELS, Runner, build_runners, positions
 
 
 @click.group("projections")

@@ -21,14 +21,14 @@ from application.bootstrap import Container
 from application.runtime.health import follower_gauges
 from application.runtime.workers import WorkerPool
 from domain.ticket import Ticket
+from projections.quarantine import failed_events, quarantined
 from projections.queue import QueueProjection, queue_table
-from projections.readmodel import ReadModel, Row, TrackingConflict
+from projections.readmodel import ReadModel, TrackingConflict
+from projections.rows import Row
 from projections.runner import (
     Runner,
     build_runners,
-    failed_events,
     positions,
-    quarantined,
     read_models,
     tracking_view,
     wait_until,

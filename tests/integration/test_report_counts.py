@@ -19,9 +19,9 @@ from domain.categories import Category
 from domain.request import Channel
 from projections import reports
 from projections.percentile import continuous_percentile
-from projections.readmodel import insert_rows
 from projections.report_counts import GROUPINGS, ROLLED, daily_table, roll_up
 from projections.reports import reports_table, sla_report
+from projections.rows import insert_rows
 from projections.runner import prepare
 from tests.builders import act_at_random, caught_up
 

@@ -11,8 +11,9 @@ from domain.request import Channel
 from domain.sla import Complexity, SlaState
 from domain.ticket import Ticket
 from projections.queue import QueueProjection, sla_state
-from projections.readmodel import Row, TicketRows
+from projections.readmodel import TicketRows
 from projections.reports import ReportsProjection
+from projections.rows import Row
 from projections.sla import SlaProjection
 from projections.suggestions import SuggestionsProjection
 from tests.builders import RIYADH, SLA, SUNDAY_10
