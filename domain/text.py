@@ -27,3 +27,15 @@ def printable(text: str, *, multiline: bool) -> str:
     """The text without controls (line breaks stay in `multiline` text) or bidi overrides."""
     kept = LINE_BREAKS if multiline else frozenset()
     return "".join(c for c in text if c in kept or not (is_control(c) or c in BIDI_OVERRIDES))
+
+
+def domain_mixes_scripts(domain: str) -> bool:
+    """Whether a label of an address's domain mixes scripts, as look-alikes of a known domain
+    do (`pаypal.com` with a Cyrillic `а`)."""
+    return any(_mixes_scripts(label) for label in domain.split("."))
+
+
+def _mixes_scripts(label: str) -> bool:
+    # The first word of a letter's Unicode name is its script: LATIN, CYRILLIC, ARABIC…
+    scripts = {unicodedata.name(c, "UNKNOWN").split()[0] for c in label if c.isalpha()}
+    return len(scripts) > 1

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email import policy
@@ -23,7 +22,7 @@ from email.headerregistry import Address
 
 import email_validator
 
-from domain.text import printable
+from domain.text import domain_mixes_scripts, printable
 
 # An address in angle brackets is the last one in the field; a bare address may be followed
 # by an old-style comment.
@@ -60,7 +59,7 @@ def read_sender(fields: Sequence[str]) -> Sender:
         checked = email_validator.validate_email(mailbox.addr_spec, check_deliverability=False)
     except email_validator.EmailNotValidError as error:
         raise SenderRefused(f"the sender's address (From) is not valid: {error}") from None
-    if any(_mixes_scripts(label) for label in checked.domain.split(".")):
+    if domain_mixes_scripts(checked.domain):
         raise SenderRefused("the sender's domain (From) mixes letters of different scripts")
     return Sender(str(checked.normalized), str(checked.ascii_domain), _name(mailbox.display_name))
 
@@ -85,12 +84,6 @@ def _name(display_name: str) -> str | None:
     # A name that holds an address would show agents an address the mail is not from.
     name = " ".join(printable(display_name, multiline=False).split())
     return name if name and "@" not in name else None
-
-
-def _mixes_scripts(label: str) -> bool:
-    # The first word of a letter's Unicode name is its script: LATIN, CYRILLIC, ARABIC…
-    scripts = {unicodedata.name(c, "UNKNOWN").split()[0] for c in label if c.isalpha()}
-    return len(scripts) > 1
 
 
 def address_tag(address: str) -> str:

@@ -378,3 +378,24 @@ def test_a_tickets_history_is_paged(
     assert [e["version"] for e in then["events"]] == [1, 2] and then["next_after"] == 2
     too_many = client.get(url, query_string={"limit": 1001}, headers=auditor)
     assert is_problem(too_many, 422) and "limit" in too_many.get_json()["errors"]
+
+
+@pytest.mark.parametrize("email", ["learner@p\u0430ypal.com", "learner@xn--pypal-4ve.com"])
+def test_a_look_alike_domain_is_refused_as_a_requesters_email(
+    client: FlaskClient, email: str
+) -> None:
+    # A receipt to a Cyrillic-`а` "paypal.com" would lend the desk's name to a phisher.
+    answer = client.post("/api/v1/tickets", json={**REQUEST, "email": email})
+    assert answer.status_code == 422, answer.get_data(as_text=True)
+    assert "email" in answer.get_json()["errors"]
+
+
+def test_an_arabic_domain_is_still_taken(client: FlaskClient) -> None:
+    answer = client.post(
+        "/api/v1/tickets",
+        json={
+            **REQUEST,
+            "email": "learner@\u0645\u062b\u0627\u0644.\u0627\u062e\u062a\u0628\u0627\u0631",
+        },
+    )
+    assert answer.status_code == 201, answer.get_data(as_text=True)

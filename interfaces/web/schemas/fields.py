@@ -8,7 +8,7 @@ from typing import Any
 import email_validator
 import marshmallow as ma
 
-from domain.text import LINE_BREAKS, is_control
+from domain.text import LINE_BREAKS, domain_mixes_scripts, is_control
 from interfaces.web.messages import limit_message
 from interfaces.web.services import container
 
@@ -63,6 +63,9 @@ class EmailAddress(Text):
             checked = email_validator.validate_email(text, check_deliverability=False)
         except email_validator.EmailNotValidError:
             raise ma.ValidationError("Enter a valid email address.") from None
+        # A look-alike domain is refused as mail from one is: its receipt would help a phisher.
+        if domain_mixes_scripts(checked.domain):
+            raise ma.ValidationError("Enter a valid email address.")
         return str(checked.normalized)
 
 
