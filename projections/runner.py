@@ -1,49 +1,21 @@
 """Runners: keep read models up to date from the desk's log, rebuild them, wait for them.
 
-API
----
-``build_runners(container) -> dict[str, Runner]``
-    The query side's read models, by name: ``queue``, ``sla``, ``reports``, ``suggestions``.
-    Their tables are created when missing.
-``Runner(app, read_model, batch_size=500, max_attempts=5)``
-    Follows the log of ``app`` (the ``SupportDesk``) for any ``ReadModel``
-    (projections/readmodel.py: ``name``, ``tables``, ``topics``, ``apply(connection, event)``),
-    so other followers can use it too; give the read model ``tracking_view(container)``.
-
-    ``run(stop)``         follows new events until ``stop`` (a ``threading.Event``) is set:
-                          on PostgreSQL it wakes on the NOTIFY the event store sends at each
-                          commit, on SQLite it polls the log. Errors propagate
-                          (the worker pool restarts the runner); work resumes from the tracking
-                          row.
-    ``catch_up() -> int`` applies everything recorded so far; returns how many events of the
-                          log it went through (also those the read model passes over or sets
-                          aside).
-    ``rebuild(progress=None) -> int``  drops the tables, creates them again and replays the
-                          whole log, events set aside included; ``progress(position)`` after
-                          each batch.
-    ``position() -> int`` the last log position applied.
-``wait_until(container, name_or_all, position, timeout) -> bool``
-    Read-your-writes: whether the read model (or ``"all"`` of the query side's) reached the log
-    position within ``timeout`` seconds.
-``positions(container) -> dict[str, int]``
-    Every read model's position.
-``quarantined``, ``failed_events`` (projections/quarantine.py)
-    How many events each read model set aside; every event a read model failed on, set aside
-    or still retried.
-``prepare(container)``
-    Creates the query side's tables where missing (the query blueprint does so when it is
-    registered).
+`build_runners(container)` gives one `Runner` per read model of the query side (`queue`,
+`sla`, `reports`, `suggestions`), their tables created where missing (`prepare`). A runner
+follows the log (`run(stop)`: on PostgreSQL it wakes on each commit's NOTIFY, on SQLite it
+polls), applies everything recorded so far (`catch_up`), or replays the whole log into fresh
+tables (`rebuild`). `wait_until` gives read-your-writes; `positions` says where each stands.
 
 Each batch is one transaction holding the read model's changes and the move of its tracking
 row, so an event is applied exactly once, also when the process is killed mid-batch. Batches
 are many events long: live, whatever arrived since the last one; in a rebuild, thousands.
 
 An event the read model fails on is never skipped silently, nor allowed to stop it for ever.
-The events before it are applied; its failure is counted and logged, and raised, so the worker
-pool restarts the runner after a pause and it tries again. At the ``max_attempts``-th failure
-in a row (``SUPPORTDESK_PROJECTION_MAX_ATTEMPTS``) the event is set aside and the runner goes
-on (projections/readmodel.py, ``record_failure``). Failures of the database itself (a lost
-connection, a lock, a missing table) say nothing about the event and are never counted.
+The events before it are applied; its failure is counted, logged and raised, so the worker pool
+restarts the runner after a pause and it tries again. At the `max_attempts`-th failure in a row
+(`SUPPORTDESK_PROJECTION_MAX_ATTEMPTS`) the event is set aside (projections/quarantine.py) and
+the runner goes on. Failures of the database itself (a lost connection, a lock, a missing
+table) say nothing about the event and are never counted.
 """
 
 from __future__ import annotations
