@@ -24,9 +24,7 @@ from application.bootstrap import Container
 from application.mail.address import address_tag
 from application.mail.mailer import Mailer
 from application.mail.notifications import Addresses
-from domain.categories import Category
 from domain.escalation import EscalationReason
-from domain.request import Channel
 from interfaces.cli.mail import mailer_group, smtpd
 from interfaces.mail.listener import ListeningController, mail_listener
 from interfaces.mail.render import MailRenderer
@@ -34,6 +32,7 @@ from interfaces.mail.senders import SmtpSender
 from interfaces.mail.wiring import mail_broker, mailer, outbox_relay
 from interfaces.web import create_app
 from interfaces.web.ratelimit import LIMIT_KEY
+from tests.builders import submit
 from tests.conftest import FakeClock
 
 SUPPORT = "support@captainmama.org"
@@ -166,14 +165,7 @@ def test_mail_cannot_make_the_desk_flood_one_mailbox(container: Container) -> No
 
 def test_the_desks_own_addresses_are_not_bounded(container: Container) -> None:
     desk = container.desk
-    reference = desk.submit(
-        channel=Channel.WEB_FORM,
-        requester_email=VICTIM,
-        category=Category.LOGIN,
-        course="Python 101",
-        subject="Help",
-        description="Help",
-    ).reference
+    reference = submit(container, email=VICTIM)
     for number in range(12):
         desk.escalate(
             reference, reason=EscalationReason.AGENT, actor="agent.sara", note=f"{number}"
@@ -264,14 +256,7 @@ def test_mail_failure_logs_name_a_hash_never_the_recipients_address(
     container: Container, refusing_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     for address in ("gone.learner@example.org", "busy.learner@example.org"):
-        container.desk.submit(
-            channel=Channel.WEB_FORM,
-            requester_email=address,
-            category=Category.LOGIN,
-            course="Python 101",
-            subject="Help",
-            description="Help",
-        )
+        submit(container, email=address)
     broker = mail_broker(container.settings, f"supportdesk.test.{uuid.uuid4().hex[:12]}")
     outbox_relay(container, broker).relay_once()
     own = Addresses(SUPPORT, "info@captainmama.org", "info@captainmama.org")

@@ -17,12 +17,11 @@ from flask import Flask
 from application.bootstrap import Container
 from application.mail.intake import MailIntake
 from application.users import Role
-from domain.categories import Category
-from domain.request import Channel
 from domain.ticket import Ticket
 from interfaces.cli.mail import ingest
 from interfaces.mail.listener import mail_listener
 from interfaces.web import create_app
+from tests.builders import submit
 from tests.conftest import FakeClock
 
 SUPPORT = "support@captainmama.org"
@@ -53,14 +52,7 @@ def raw_mail(
 
 def late_ticket(container: Container, clock: FakeClock) -> str:
     """The learner's ticket, past its first-response deadline (P5.1)."""
-    reference = container.desk.submit(
-        channel=Channel.WEB_FORM,
-        requester_email=LEARNER,
-        category=Category.LOGIN,
-        course="Python 101",
-        subject="Cannot sign in",
-        description="The password is refused.",
-    ).reference
+    reference = submit(container, email=LEARNER)
     clock.now = container.desk.ticket(reference).first_response_due
     return reference
 
