@@ -28,6 +28,7 @@ from application.settings import Settings, parse_weekly_hours
 from application.storage.event_log import EventLogFactory
 from application.storage.idempotency import IdempotencyStore
 from application.users import UserDirectory
+from application.workspace import Workspace
 from domain.calendar import BusinessCalendar
 from domain.sla import SlaPolicy
 
@@ -51,6 +52,8 @@ class Container:
     """Signed (position, digest) lines kept outside the database (see application/audit/)."""
     audit: Audit
     access_log: AccessLog
+    workspace: Workspace
+    """Ownership, internal notes and canned responses, by role (application/workspace.py)."""
 
     def close(self) -> None:
         """Release connections."""
@@ -111,6 +114,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Conta
     own_addresses = addresses(settings)
     audit_key = load_audit_key(settings.audit_key, settings.data_dir)
     access_log = AccessLog(engine, clock, audit_key)
+    users = UserDirectory(engine)
     checkpoints = CheckpointFile(
         settings.audit_checkpoints or Path(settings.data_dir) / CHECKPOINTS_FILE
     )
@@ -120,7 +124,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Conta
         sla=sla,
         desk=desk,
         engine=engine,
-        users=UserDirectory(engine),
+        users=users,
         addresses=own_addresses,
         intake=MailIntake(desk, engine, own_addresses, settings.mail_trusted_authserv),
         idempotency=IdempotencyStore(engine),
@@ -136,4 +140,5 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Conta
             key_configured=bool(settings.audit_key),
         ),
         access_log=access_log,
+        workspace=Workspace(desk, users, calendar.timezone),
     )

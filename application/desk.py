@@ -14,11 +14,13 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import OperationalError, RecordConflictError
 
 from domain.categories import Category
-from domain.errors import StaleVersion, TicketNotFound
+from domain.deadlines import Deadline
+from domain.errors import StaleVersion, TemplateNotFound, TicketNotFound, TransitionRefused
 from domain.escalation import EscalationReason
 from domain.reference import Reference
 from domain.request import REQUESTER, Channel
 from domain.sla import Complexity, SlaPolicy
+from domain.template import Template, TemplateText, TemplateUse, template_id
 from domain.ticket import Ticket
 
 Clock = Callable[[], datetime]
@@ -183,13 +185,92 @@ class SupportDesk(Application[UUID]):
         )
 
     def respond(
-        self, reference: str, *, message: str, actor: str, expected_version: int | None = None
+        self,
+        reference: str,
+        *,
+        message: str,
+        actor: str,
+        expected_version: int | None = None,
+        template: TemplateUse | None = None,
     ) -> Outcome:
         """Reply to the requester (P3.4, P5.1)."""
         return self._act(
             reference,
             expected_version,
-            lambda t, at: t.respond(message=message, actor=actor, at=at),
+            lambda t, at: t.respond(message=message, actor=actor, at=at, template=template),
+        )
+
+    def answer(
+        self,
+        reference: str,
+        *,
+        text: Callable[[Ticket], str],
+        template: Template,
+        actor: str,
+        expected_version: int | None = None,
+    ) -> Outcome:
+        """Answer with a canned response: classify and resolve too when it says so, all in one
+        save. `text` gives the final text for the ticket as it stands."""
+        use = template.use()
+        does = template.text
+
+        def answer(ticket: Ticket, at: datetime) -> None:
+            if does.complexity is not None and does.complexity is not ticket.complexity:
+                ticket.classify(complexity=does.complexity, actor=actor, at=at, sla=self.sla)
+            if does.resolves:
+                ticket.resolve(summary=text(ticket), actor=actor, at=at, template=use)
+            else:
+                ticket.respond(message=text(ticket), actor=actor, at=at, template=use)
+
+        return self._act(reference, expected_version, answer)
+
+    def assign(
+        self,
+        reference: str,
+        *,
+        assignee: str,
+        actor: str,
+        reassign: bool = False,
+        expected_version: int | None = None,
+    ) -> Outcome:
+        """Give the ticket an owner (taking it from another one needs `reassign`)."""
+        return self._act(
+            reference,
+            expected_version,
+            lambda t, at: t.assign(assignee=assignee, actor=actor, at=at, reassign=reassign),
+        )
+
+    def unassign(
+        self,
+        reference: str,
+        *,
+        actor: str,
+        reassign: bool = False,
+        expected_version: int | None = None,
+    ) -> Outcome:
+        """Release the ticket: it has no owner any more."""
+        return self._act(
+            reference,
+            expected_version,
+            lambda t, at: t.unassign(actor=actor, at=at, reassign=reassign),
+        )
+
+    def add_note(
+        self, reference: str, *, text: str, actor: str, expected_version: int | None = None
+    ) -> Outcome:
+        """An internal note for the support team, never shown to the requester."""
+        return self._act(
+            reference, expected_version, lambda t, at: t.add_note(text=text, actor=actor, at=at)
+        )
+
+    def warn_owner(
+        self, reference: str, *, deadline: Deadline, due: datetime, actor: str
+    ) -> Outcome:
+        """Warn the ticket's owner that a deadline is at risk (P5)."""
+        return self._act(
+            reference,
+            None,
+            lambda t, at: t.warn_owner(deadline=deadline, due=due, actor=actor, at=at),
         )
 
     def classify(
@@ -263,13 +344,19 @@ class SupportDesk(Application[UUID]):
         )
 
     def resolve(
-        self, reference: str, *, summary: str, actor: str, expected_version: int | None = None
+        self,
+        reference: str,
+        *,
+        summary: str,
+        actor: str,
+        expected_version: int | None = None,
+        template: TemplateUse | None = None,
     ) -> Outcome:
         """Record the solution (P3.4)."""
         return self._act(
             reference,
             expected_version,
-            lambda t, at: t.resolve(summary=summary, actor=actor, at=at),
+            lambda t, at: t.resolve(summary=summary, actor=actor, at=at, template=template),
         )
 
     def reopen(
@@ -292,6 +379,46 @@ class SupportDesk(Application[UUID]):
         except AggregateNotFoundError:
             raise TicketNotFound(f"no ticket has the reference {ref}") from None
         return ticket
+
+    # ---- canned responses ----------------------------------------------------------------
+
+    def create_template(
+        self, slug: str, *, text: TemplateText, reason: str, actor: str
+    ) -> Template:
+        """Write a new canned response; a name already taken is refused."""
+        template = Template.create(
+            slug=slug, text=text, reason=reason, actor=actor, at=self.clock()
+        )
+        try:
+            self.save(template)
+        except RecordConflictError:
+            raise TransitionRefused(f"a template named {slug} exists already") from None
+        return template
+
+    def change_template(
+        self,
+        slug: str,
+        change: Callable[[Template, datetime], None],
+        expected_version: int | None = None,
+    ) -> Template:
+        """Revise or retire a template, pinned to the version it was based on if given."""
+        template = self.template(slug)
+        if expected_version is not None and template.version != expected_version:
+            raise StaleVersion(expected_version, template.version)
+        change(template, self.clock())
+        try:
+            self.save(template)
+        except RecordConflictError:
+            raise StaleVersion(template.version - 1, self.template(slug).version) from None
+        return template
+
+    def template(self, slug: str, version: int | None = None) -> Template:
+        """The canned response named `slug`, now or at `version`."""
+        try:
+            template: Template = self.repository.get(template_id(slug), version=version)
+        except (AggregateNotFoundError, ValueError):
+            raise TemplateNotFound(f"no template is named {slug}") from None
+        return template
 
     # ---- mechanics ------------------------------------------------------------------------
 

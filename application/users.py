@@ -47,6 +47,7 @@ class UserRecord:
     role: Role
     created_at: datetime
     revoked_at: datetime | None
+    email: str | None = None
 
 
 metadata = sa.MetaData()
@@ -59,6 +60,8 @@ users_table = sa.Table(
     sa.Column("token_hash", sa.String(64), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    # Where the desk tells the user of their tickets; set on every token row of the user.
+    sa.Column("email", sa.String(254), nullable=True),
 )
 sa.Index("supportdesk_users_name", users_table.c.name)
 
@@ -74,7 +77,7 @@ class UserDirectory:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def add(self, name: str, role: Role) -> str:
+    def add(self, name: str, role: Role, email: str | None = None) -> str:
         """Create a user (or a further token for one) and return its token, never stored."""
         name = name.strip()
         if not name or len(name) > 100 or any(c.isspace() for c in name):
@@ -91,6 +94,10 @@ class UserDirectory:
             ).first()
             if active is not None and active.role != role.value:
                 raise UserError(f"{name} already holds the role {active.role}")
+            if email is None:
+                email = connection.execute(
+                    sa.select(sa.func.max(users_table.c.email)).where(users_table.c.name == name)
+                ).scalar()
             connection.execute(
                 users_table.insert().values(
                     token_id=token_id,
@@ -98,6 +105,7 @@ class UserDirectory:
                     role=role.value,
                     token_hash=_digest(secret),
                     created_at=datetime.now(UTC),
+                    email=_checked_email(email),
                 )
             )
         return f"{_TOKEN_PREFIX}_{token_id}_{secret}"
@@ -129,6 +137,41 @@ class UserDirectory:
             )
         return int(result.rowcount)
 
+    def set_email(self, name: str, email: str | None) -> int:
+        """Set (or with None, clear) where the user is told of their tickets; how many of the
+        user's tokens it applies to."""
+        address = _checked_email(email)
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                users_table.update().where(users_table.c.name == name).values(email=address)
+            )
+        return int(result.rowcount)
+
+    def active(self, name: str) -> UserRecord | None:
+        """The user of this name while they hold a token that is not revoked; else None."""
+        with autocommit(self.engine) as connection:
+            row = connection.execute(
+                sa.select(users_table)
+                .where(users_table.c.name == name, users_table.c.revoked_at.is_(None))
+                .order_by(users_table.c.created_at.desc())
+                .limit(1)
+            ).first()
+        if row is None:
+            return None
+        return UserRecord(row.name, Role(row.role), row.created_at, None, row.email)
+
+    def team(self) -> list[UserRecord]:
+        """The active agents and supervisors, by name: who may own a ticket."""
+        handlers = (Role.AGENT.value, Role.SUPERVISOR.value)
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(users_table.c.name, users_table.c.role, sa.func.max(users_table.c.email))
+                .where(users_table.c.revoked_at.is_(None), users_table.c.role.in_(handlers))
+                .group_by(users_table.c.name, users_table.c.role)
+                .order_by(users_table.c.name)
+            ).all()
+        return [UserRecord(r[0], Role(r[1]), datetime.min, None, r[2]) for r in rows]
+
     def list(self) -> list[UserRecord]:
         """Every token ever issued, oldest first, without secrets."""
         with self.engine.connect() as connection:
@@ -137,7 +180,27 @@ class UserDirectory:
             ).all()
         return [
             UserRecord(
-                name=r.name, role=Role(r.role), created_at=r.created_at, revoked_at=r.revoked_at
+                name=r.name,
+                role=Role(r.role),
+                created_at=r.created_at,
+                revoked_at=r.revoked_at,
+                email=r.email,
             )
             for r in rows
         ]
+
+
+def _checked_email(email: str | None) -> str | None:
+    if email is None or not email.strip():
+        return None
+    address = email.strip()
+    local, at, domain = address.rpartition("@")
+    if (
+        not at
+        or not local
+        or "." not in domain
+        or len(address) > 254
+        or any(c.isspace() or c in '<>,;"' for c in address)
+    ):
+        raise UserError(f"{address!r} is not an email address")
+    return address

@@ -45,7 +45,7 @@ from domain.reference import Reference
 from domain.request import Channel
 from domain.sla import Complexity, SlaState
 from domain.ticket import Ticket
-from projections.queue import QueueFilter, queue_page, queue_table
+from projections.queue import UNASSIGNED, QueueFilter, queue_page, queue_table
 from projections.report_counts import daily_table, roll_up
 from projections.reports import reports_table, sla_report
 from projections.rows import insert_rows
@@ -382,6 +382,8 @@ def query_latencies(container: Container, tickets: int, repeats: int) -> dict[st
         "queue_page_at_risk_ms": page(QueueFilter(sla=SlaState.AT_RISK)),
         "queue_page_breached_ms": page(QueueFilter(sla=SlaState.BREACHED)),
         "queue_page_on_track_ms": page(QueueFilter(sla=SlaState.ON_TRACK)),
+        "queue_page_mine_ms": page(QueueFilter(assignee="agent7")),
+        "queue_page_unassigned_ms": page(QueueFilter(assignee=UNASSIGNED)),
         "queue_20_pages_by_cursor_ms": page(QueueFilter(), pages=20),
         "report_by_category_30_days_ms": report("category", 30),
         "report_by_week_90_days_ms": report("week", 90),
@@ -420,7 +422,8 @@ def _queue_rows(count: int, seed: int = 11) -> Iterator[dict[str, Any]]:
             "course": f"Course {rng.randrange(200)}",
             "channel": rng.choice(list(Channel)).value,
             "language": "ar",
-            "assignee": f"agent{rng.randrange(20)}",
+            "assignee": f"agent{rng.randrange(20)}" if rng.random() < 0.7 else None,
+            "last_actor": f"agent{rng.randrange(20)}",
             "requester_email": f"learner{i}@example.org",
             "requester_name": "A learner",
             "subject": "Cannot open the lesson",

@@ -26,3 +26,11 @@ class StaleVersion(DomainError):
         super().__init__(f"ticket is at version {actual}, not {expected}")
         self.expected = expected
         self.actual = actual
+
+
+class TemplateNotFound(DomainError):
+    """No canned response has this name."""
+
+
+class NotAllowed(DomainError):
+    """The acting user's role may not do this to this ticket (e.g. an agent reassigning)."""

@@ -17,13 +17,14 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.categories import Category
 from domain.chain import HashChained
-from domain.deadlines import MAX_EXTENSION, has_passed, running_deadlines
+from domain.deadlines import MAX_EXTENSION, Deadline, has_passed, running_deadlines
 from domain.errors import InvalidRequest, TransitionRefused
 from domain.escalation import SUPERVISORY_MANAGEMENT, Escalation, EscalationReason
 from domain.reference import Reference, reference_id
 from domain.request import REQUESTER, Channel
 from domain.sla import Complexity, SlaPolicy
 from domain.status import Status
+from domain.template import TemplateUse
 
 
 class Ticket(HashChained):
@@ -153,6 +154,9 @@ class Ticket(HashChained):
         self.follow_ups = 0
         self.forwarded_to: str | None = None
         self.reopened = 0
+        self.owner: str | None = None
+        self.notes = 0
+        self.warnings: list[tuple[str, datetime]] = []
 
     class DetailsSupplied(Event):
         """The requester stated the category or course the first message lacked (P3.2)."""
@@ -213,17 +217,44 @@ class Ticket(HashChained):
     # ---- handling (P3.4, P5) -------------------------------------------------------------------
 
     class Responded(Event):
-        """An agent replied to the requester; the first reply answers P5.1 (P3.4)."""
+        """An agent replied to the requester; the first reply answers P5.1 (P3.4).
+
+        `template` and `template_version` name the canned response the text began from.
+        """
 
         message: str
+        template: str | None
+        template_version: int | None
 
-    def respond(self, *, message: str, actor: str, at: datetime) -> None:
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # Recorded before canned responses: written from scratch.
+            state.update(template=None, template_version=None)
+
+    def respond(
+        self, *, message: str, actor: str, at: datetime, template: TemplateUse | None = None
+    ) -> None:
         """Record a reply to the requester; the first one answers P5.1."""
         self._require_not_resolved("respond to")
-        self._responded(message=_required_text("message", message), actor=actor, timestamp=at)
+        self._responded(
+            message=_required_text("message", message),
+            template=template.id if template else None,
+            template_version=template.version if template else None,
+            actor=actor,
+            timestamp=at,
+        )
 
     @event(Responded)
-    def _responded(self, message: str, actor: str, timestamp: datetime) -> None:
+    def _responded(
+        self,
+        message: str,
+        template: str | None,
+        template_version: int | None,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
         if self.first_responded_at is None:
             self.first_responded_at = timestamp
         self.responses += 1
@@ -283,17 +314,40 @@ class Ticket(HashChained):
         self.extensions += 1
 
     class Resolved(Event):
-        """The solution was given to the requester (P3.4)."""
+        """The solution was given to the requester (P3.4), perhaps from a canned response."""
 
         summary: str
+        template: str | None
+        template_version: int | None
 
-    def resolve(self, *, summary: str, actor: str, at: datetime) -> None:
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.update(template=None, template_version=None)
+
+    def resolve(
+        self, *, summary: str, actor: str, at: datetime, template: TemplateUse | None = None
+    ) -> None:
         """Record that the solution was given to the requester (P3.4)."""
         self._require_not_resolved("resolve")
-        self._resolved(summary=_required_text("summary", summary), actor=actor, timestamp=at)
+        self._resolved(
+            summary=_required_text("summary", summary),
+            template=template.id if template else None,
+            template_version=template.version if template else None,
+            actor=actor,
+            timestamp=at,
+        )
 
     @event(Resolved)
-    def _resolved(self, summary: str, actor: str, timestamp: datetime) -> None:
+    def _resolved(
+        self,
+        summary: str,
+        template: str | None,
+        template_version: int | None,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
         self.resolved_at = timestamp
         if self.first_responded_at is None:
             self.first_responded_at = timestamp  # the solution is itself a reply (P3.4)
@@ -460,7 +514,99 @@ class Ticket(HashChained):
     ) -> None:
         self.escalations.append(Escalation(reason, level, deadline, timestamp, actor))
 
+    # ---- ownership and internal notes ------------------------------------------------------
+
+    class Assigned(Event):
+        """A member of the support team owns the ticket from now on."""
+
+        assignee: str
+
+    def assign(self, *, assignee: str, actor: str, at: datetime, reassign: bool = False) -> None:
+        """Give the ticket an owner; taking it from another owner needs `reassign`."""
+        self._require_not_resolved("assign")
+        assignee = _required_text("assignee", assignee)
+        if assignee == self.owner:
+            raise TransitionRefused(f"the ticket is already assigned to {assignee}")
+        if self.owner is not None and not reassign:
+            raise TransitionRefused(
+                f"the ticket is assigned to {self.owner}; a supervisor may reassign it"
+            )
+        self._assigned(assignee=assignee, actor=actor, timestamp=at)
+
+    @event(Assigned)
+    def _assigned(self, assignee: str, actor: str, timestamp: datetime) -> None:
+        self.owner = assignee
+
+    class Unassigned(Event):
+        """The ticket has no owner any more; `assignee` is the one it had."""
+
+        assignee: str
+
+    def unassign(self, *, actor: str, at: datetime, reassign: bool = False) -> None:
+        """Release the ticket; only its owner may, or whoever may `reassign` it."""
+        if self.owner is None:
+            raise TransitionRefused("the ticket is not assigned to anyone")
+        if self.owner != actor and not reassign:
+            raise TransitionRefused(
+                f"the ticket is assigned to {self.owner}; only they or a supervisor may release it"
+            )
+        self._unassigned(assignee=self.owner, actor=actor, timestamp=at)
+
+    @event(Unassigned)
+    def _unassigned(self, assignee: str, actor: str, timestamp: datetime) -> None:
+        self.owner = None
+
+    class NoteAdded(Event):
+        """An internal note for the support team: never sent, never shown to the requester, and
+        never a response (P5.1)."""
+
+        text: str
+
+    def add_note(self, *, text: str, actor: str, at: datetime) -> None:
+        """Record an internal note; a resolved ticket may be annotated too."""
+        self._note_added(text=_required_text("text", text), actor=actor, timestamp=at)
+
+    @event(NoteAdded)
+    def _note_added(self, text: str, actor: str, timestamp: datetime) -> None:
+        self.notes += 1
+
+    class DeadlineAtRisk(Event):
+        """A deadline of an owned ticket is about to pass: its owner is warned, once (P5)."""
+
+        deadline: str
+        due: datetime
+        owner: str
+
+    def warn_owner(self, *, deadline: Deadline, due: datetime, actor: str, at: datetime) -> None:
+        """Warn the owner that `deadline`, due at `due`, is at risk; once per due instant."""
+        if self.owner is None:
+            raise TransitionRefused("the ticket has no owner to warn")
+        if self.has_warned(deadline, due):
+            raise TransitionRefused("the owner was already warned of this deadline")
+        self._deadline_at_risk(
+            deadline=deadline.value, due=due, owner=self.owner, actor=actor, timestamp=at
+        )
+
+    @event(DeadlineAtRisk)
+    def _deadline_at_risk(
+        self, deadline: str, due: datetime, owner: str, actor: str, timestamp: datetime
+    ) -> None:
+        self.warnings.append((deadline, due))
+
     # ---- questions ------------------------------------------------------------------------
+
+    def has_warned(self, deadline: Deadline, due: datetime) -> bool:
+        """Whether the owner was already warned that this deadline is at risk."""
+        return (deadline.value, due) in self.warnings
+
+    def running_deadlines(self) -> dict[Deadline, datetime]:
+        """The deadlines still running, with their due instants (P5)."""
+        return running_deadlines(
+            self.status,
+            self.first_responded_at is not None,
+            self.first_response_due,
+            self.resolution_due,
+        )
 
     def has_escalated(self, reason: EscalationReason, deadline: datetime) -> bool:
         """Whether this deadline was already escalated for this reason."""
@@ -468,15 +614,9 @@ class Ticket(HashChained):
 
     def overdue_deadlines(self, now: datetime) -> list[tuple[EscalationReason, datetime]]:
         """Deadlines that passed unmet as of `now` (P6)."""
-        running = running_deadlines(
-            self.status,
-            self.first_responded_at is not None,
-            self.first_response_due,
-            self.resolution_due,
-        )
         return [
             (EscalationReason.missed(deadline), due)
-            for deadline, due in running.items()
+            for deadline, due in self.running_deadlines().items()
             if has_passed(due, now)
         ]
 

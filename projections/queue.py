@@ -46,6 +46,7 @@ queue_table = sa.Table(
     sa.Column("channel", sa.String(16), nullable=False),
     sa.Column("language", sa.String(2), nullable=False),
     sa.Column("assignee", sa.String(100)),
+    sa.Column("last_actor", sa.String(100)),
     sa.Column("requester_email", sa.Text, nullable=False),
     sa.Column("requester_name", sa.Text),
     sa.Column("subject", sa.Text, nullable=False),
@@ -78,6 +79,7 @@ def _open_tickets_index(name: str, *columns: str, **options: Any) -> None:
 _open_tickets_index("by_due", "next_due", "reference")
 _open_tickets_index("by_status", "status", "next_due", "reference")
 _open_tickets_index("by_category", "category", "next_due", "reference")
+_open_tickets_index("by_assignee", "assignee", "next_due", "reference")
 # Course names are free text: a hash index takes values of any length, where a B-tree refuses
 # entries over about 2.7 kB and would stop the read model at the ticket that carried one.
 _open_tickets_index("by_course", "course", postgresql_using="hash")
@@ -111,9 +113,13 @@ class QueueProjection(TicketRows):
         row["version"] = domain_event.originator_version
         row["status"] = status_value_after(row["status"], domain_event)
         row["is_open"] = row["status"] in OPEN_STATUSES
-        row["assignee"] = agent_of(domain_event.actor) or row["assignee"]
+        row["last_actor"] = agent_of(domain_event.actor) or row["last_actor"]
         details_after(row, domain_event)
         match domain_event:
+            case Ticket.Assigned():
+                row["assignee"] = domain_event.assignee
+            case Ticket.Unassigned():
+                row["assignee"] = None
             case Ticket.Responded() | Ticket.Resolved():
                 row["responded"] = True  # a solution answers the request too (P3.4)
             case (
@@ -139,6 +145,7 @@ class QueueProjection(TicketRows):
             "channel": submitted.channel,
             "language": submitted.language,
             "assignee": None,
+            "last_actor": None,
             "requester_email": submitted.requester_email,
             "requester_name": submitted.requester_name,
             "subject": submitted.subject,
@@ -196,6 +203,33 @@ class QueueFilter:
     category: str | None = None
     course: str | None = None
     sla: SlaState | None = None
+    assignee: str | None = None
+    """An owner's name, or `UNASSIGNED` for tickets nobody owns."""
+
+
+UNASSIGNED = "none"
+"""The `assignee` filter of the tickets nobody owns."""
+
+
+def filtered(query: Any, where: QueueFilter, now: datetime) -> Any:
+    """The query narrowed to the open tickets `where` describes."""
+    table = queue_table
+    query = query.where(table.c.is_open)
+    for column in ("status", "category", "course"):
+        value = getattr(where, column)
+        if value is not None:
+            query = query.where(table.c[column] == value)
+    if where.assignee == UNASSIGNED:
+        query = query.where(table.c.assignee.is_(None))
+    elif where.assignee is not None:
+        query = query.where(table.c.assignee == where.assignee)
+    if where.sla is SlaState.BREACHED:
+        query = query.where(table.c.next_due <= now)
+    elif where.sla is SlaState.AT_RISK:
+        query = query.where(table.c.next_due > now, table.c.at_risk_at <= now)
+    elif where.sla is SlaState.ON_TRACK:
+        query = query.where(table.c.next_due > now, table.c.at_risk_at > now)
+    return query
 
 
 @dataclass(frozen=True)
@@ -216,17 +250,7 @@ def queue_page(
 ) -> QueuePage:
     """Open tickets by next due instant, filtered, `per_page` at a time (P5, P6)."""
     table = queue_table
-    query = sa.select(table).where(table.c.is_open)
-    for column in ("status", "category", "course"):
-        value = getattr(where, column)
-        if value is not None:
-            query = query.where(table.c[column] == value)
-    if where.sla is SlaState.BREACHED:
-        query = query.where(table.c.next_due <= now)
-    elif where.sla is SlaState.AT_RISK:
-        query = query.where(table.c.next_due > now, table.c.at_risk_at <= now)
-    elif where.sla is SlaState.ON_TRACK:
-        query = query.where(table.c.next_due > now, table.c.at_risk_at > now)
+    query = filtered(sa.select(table), where, now)
     if cursor is not None:
         query = query.where(past_cursor(table.c.next_due, table.c.reference, cursor))
     query = query.order_by(table.c.next_due, table.c.reference).limit(per_page + 1)
@@ -241,3 +265,22 @@ def queue_page(
         rows=rows,
         next_cursor=encode_cursor(last["next_due"], last["reference"]) if last else None,
     )
+
+
+def owned_at_risk(engine: Engine, now: datetime, limit: int = 1000) -> list[str]:
+    """References of owned open tickets with a deadline at risk and not yet passed, as of
+    `now`: whose owners may need a warning (P5)."""
+    table = queue_table
+    query = (
+        sa.select(table.c.reference)
+        .where(
+            table.c.is_open,
+            table.c.assignee.is_not(None),
+            table.c.at_risk_at <= now,
+            table.c.next_due > now,
+        )
+        .order_by(table.c.next_due, table.c.reference)
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        return list(connection.execute(query).scalars())

@@ -32,6 +32,10 @@ EVERY_TICKET_EVENT = topics_of(
     Ticket.Resolved,
     Ticket.Reopened,
     Ticket.DetailsSupplied,
+    Ticket.Assigned,
+    Ticket.Unassigned,
+    Ticket.NoteAdded,
+    Ticket.DeadlineAtRisk,
 )
 
 

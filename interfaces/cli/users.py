@@ -16,11 +16,12 @@ def users_group() -> None:
 @users_group.command("add")
 @click.argument("name")
 @click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
-def users_add(name: str, role: str) -> None:
+@click.option("--email", default=None, help="Where the desk tells NAME of tickets they own.")
+def users_add(name: str, role: str, email: str | None) -> None:
     """Issue a token for NAME; the token is printed once, alone on one line."""
     container = bootstrap()
     try:
-        token = container.users.add(name, Role(role))
+        token = container.users.add(name, Role(role), email)
     except UserError as error:
         raise click.UsageError(str(error)) from None
     finally:
@@ -35,7 +36,10 @@ def users_list() -> None:
     try:
         for user in container.users.list():
             state = f"revoked {user.revoked_at:%Y-%m-%d}" if user.revoked_at else "active"
-            click.echo(f"{user.name:<24} {user.role.value:<11} {user.created_at:%Y-%m-%d}  {state}")
+            click.echo(
+                f"{user.name:<24} {user.role.value:<11} {user.created_at:%Y-%m-%d}  {state:<18}"
+                f" {user.email or ''}".rstrip()
+            )
     finally:
         container.close()
 
@@ -52,3 +56,20 @@ def users_revoke(name: str) -> None:
     if not revoked:
         raise click.UsageError(f"{name} has no active token")
     click.echo(f"revoked {revoked} token(s) of {name}")
+
+
+@users_group.command("email")
+@click.argument("name")
+@click.argument("address", required=False)
+def users_email(name: str, address: str | None) -> None:
+    """Set where NAME is told of the tickets they own (no ADDRESS: tell them nothing)."""
+    container = bootstrap()
+    try:
+        changed = container.users.set_email(name, address)
+    except UserError as error:
+        raise click.UsageError(str(error)) from None
+    finally:
+        container.close()
+    if not changed:
+        raise click.UsageError(f"there is no user {name}")
+    click.echo(f"{name}: {address or 'no email'}")

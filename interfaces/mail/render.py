@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from application.mail.message import strict_message_id
 from application.mail.notifications import Addresses, EmailKind, OutgoingEmail
 from domain.categories import Category
+from domain.wording import when
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -53,22 +54,6 @@ DETAILS = {
     "course": ("اسم الدورة أو الورشة", "the name of the course or workshop"),
     "email": ("البريد الإلكتروني المسجل في الحساب", "the email address registered on the account"),
 }
-
-_AR_DAYS = ("الاثنين", "الثلاثاء", "الأربعاء", "الخميس", "الجمعة", "السبت", "الأحد")
-_AR_MONTHS = (
-    "يناير",
-    "فبراير",
-    "مارس",
-    "أبريل",
-    "مايو",
-    "يونيو",
-    "يوليو",
-    "أغسطس",
-    "سبتمبر",
-    "أكتوبر",
-    "نوفمبر",
-    "ديسمبر",
-)
 
 
 class MailRenderer:
@@ -141,26 +126,11 @@ class MailRenderer:
 
     def when_ar(self, instant: str | None) -> str:
         """An instant as Arabic readers in the desk's time zone read it."""
-        if not instant:
-            return "—"
-        local = datetime.fromisoformat(instant).astimezone(self.zone)
-        return (
-            f"{_AR_DAYS[local.weekday()]} {local.day} {_AR_MONTHS[local.month - 1]} "
-            f"{local.year}، الساعة {local:%H:%M} {self._zone_ar()}"
-        )
+        return when(datetime.fromisoformat(instant), "ar", self.zone) if instant else "—"
 
     def when_en(self, instant: str | None) -> str:
         """An instant as English readers in the desk's time zone read it."""
-        if not instant:
-            return "—"
-        local = datetime.fromisoformat(instant).astimezone(self.zone)
-        return f"{local:%A} {local.day} {local:%B %Y}, {local:%H:%M} {self._zone_en()}"
-
-    def _zone_ar(self) -> str:
-        return "بتوقيت الرياض" if self.zone.key == "Asia/Riyadh" else f"({self.zone.key})"
-
-    def _zone_en(self) -> str:
-        return "Riyadh time" if self.zone.key == "Asia/Riyadh" else f"({self.zone.key})"
+        return when(datetime.fromisoformat(instant), "en", self.zone) if instant else "—"
 
 
 def check_headers(message: EmailMessage) -> None:

@@ -22,7 +22,9 @@ from application.submission import NoMatchingTicket
 from domain.errors import (
     DomainError,
     InvalidRequest,
+    NotAllowed,
     StaleVersion,
+    TemplateNotFound,
     TicketNotFound,
     TransitionRefused,
 )
@@ -205,6 +207,10 @@ def _from_domain(error: DomainError | InvalidReference) -> Problem:
             detail="No ticket has this reference.",
             detail_ar="لا توجد تذكرة بهذا الرقم المرجعي.",
         )
+    if isinstance(error, NotAllowed):
+        return Problem(403, "Forbidden", detail=str(error))
+    if isinstance(error, TemplateNotFound):
+        return Problem(404, "Not Found", detail=str(error))
     if isinstance(error, StaleVersion):
         return Problem(412, "Precondition Failed", detail=str(error))
     if isinstance(error, TransitionRefused):

@@ -20,7 +20,7 @@ from flask import Response, jsonify, request, url_for
 from flask_smorest import Blueprint
 
 from domain.sla import SlaState
-from interfaces.web.auth import current_role, requires
+from interfaces.web.auth import current_principal, current_role, requires
 from interfaces.web.problems import Problem
 from interfaces.web.schemas.queries import (
     QueueItemSchema,
@@ -134,6 +134,7 @@ def queue(query: dict[str, Any]) -> Response:
             category=query.get("category"),
             course=query.get("course"),
             sla=SlaState(query["sla"]) if "sla" in query else None,
+            assignee=_assignee(query.get("assignee")),
         ),
         query["per_page"],
         query.get("cursor"),
@@ -151,6 +152,11 @@ def queue(query: dict[str, Any]) -> Response:
         "as_of": now.isoformat(),
     }
     return _json(body, headers)
+
+
+def _assignee(named: str | None) -> str | None:
+    """The `assignee` filter: `me` is the caller."""
+    return current_principal().name if named == "me" else named
 
 
 def _queue_item(row: dict[str, Any]) -> dict[str, Any]:

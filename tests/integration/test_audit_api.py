@@ -71,7 +71,11 @@ def test_history_lists_events_with_hashes_and_local_time(
     assert body["events"][0]["local_instant"] == "2026-11-01T10:00:00+03:00"
     assert body["events"][0]["instant"] == "2026-11-01T07:00:00+00:00"
     assert body["events"][1]["prev_hash"] == body["events"][0]["hash"]
-    assert body["events"][2]["data"] == {"message": "reply 2"}
+    assert body["events"][2]["data"] == {
+        "message": "reply 2",
+        "template": None,
+        "template_version": None,
+    }
     assert body["state_then"] is None
 
 

@@ -87,7 +87,11 @@ def test_history_lists_every_event_in_order_with_its_chain(
     assert [e["instant"] for e in entries] == [i.isoformat() for i in instants]
     assert entries[0]["local_instant"] == "2026-11-01T10:00:00+03:00"
     assert entries[1]["actor"] == "system:mailer"
-    assert entries[2]["data"] == {"message": "Which browser?"}
+    assert entries[2]["data"] == {
+        "message": "Which browser?",
+        "template": None,
+        "template_version": None,
+    }
     for previous, entry in zip(entries, entries[1:], strict=False):
         assert entry["prev_hash"] == previous["hash"]
 

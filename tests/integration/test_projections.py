@@ -83,7 +83,7 @@ def test_runner_follows_new_events_until_stopped(container: Container) -> None:
         page = queue_page(
             container.engine, container.sla, container.desk.clock(), QueueFilter(), 10
         )
-        assert [(r["reference"], r["assignee"]) for r in page.rows] == [(reference, "sara")]
+        assert [(r["reference"], r["last_actor"]) for r in page.rows] == [(reference, "sara")]
     finally:
         stop.set()
         thread.join(timeout=5)
@@ -224,7 +224,7 @@ def test_escalated_ticket_is_flagged_and_not_offered_to_the_watcher_again(
         container.engine, container.sla, clock.now, QueueFilter(sla=SlaState.BREACHED), 10
     ).rows
     assert (queued["escalations"], queued["escalation_level"]) == (2, "supervisory_management")
-    assert queued["assignee"] is None  # the watcher is a system actor, not an agent
+    assert queued["last_actor"] is None  # the watcher is a system actor, not an agent
 
 
 def test_ticket_resolved_late(container: Container, clock: FakeClock) -> None:

@@ -146,7 +146,7 @@ def test_after_a_command_the_query_waits_for_its_position(
     assert response.status_code == 200
     assert int(response.headers["X-Read-Model-Position"]) >= position
     (item,) = response.json["items"]
-    assert (item["reference"], item["assignee"], item["status"]) == (
+    assert (item["reference"], item["last_actor"], item["status"]) == (
         reference,
         "sara",
         "in_progress",

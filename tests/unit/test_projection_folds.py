@@ -40,7 +40,7 @@ def test_queue_row_follows_status_and_the_agent_who_last_acted() -> None:
     ticket.receive_follow_up(message="still", channel=Channel.EMAIL, at=SUNDAY_10 + hours(2))
     row = folded(QueueProjection(NO_VIEW, SLA), ticket)
     assert row is not None
-    assert (row["status"], row["is_open"], row["assignee"], row["version"]) == (
+    assert (row["status"], row["is_open"], row["last_actor"], row["version"]) == (
         "in_progress",
         True,
         "sara",
@@ -62,7 +62,7 @@ def test_queue_row_leaves_the_queue_when_solved_and_comes_back_when_reopened() -
     assert row["resolution_started_at"] == reopened_at
     assert row["resolution_due"] == SLA.resolution_due(reopened_at, Complexity.SIMPLE)
     assert row["requester_email"] == "learner@example.org"  # kept while it was closed
-    assert row["assignee"] == "omar"  # the requester is no agent
+    assert row["last_actor"] == "omar"  # the requester is no agent
 
 
 def test_a_solution_answers_the_request_in_the_queue_and_the_watch_list_after_a_reopen() -> None:

@@ -47,6 +47,10 @@ class QueueQuery(ma.Schema):
     category = ma.fields.String(validate=ma.validate.OneOf([c.value for c in Category]))
     course = ma.fields.String(validate=ma.validate.Length(min=1, max=500))
     sla = ma.fields.String(validate=ma.validate.OneOf([s.value for s in SlaState]))
+    assignee = ma.fields.String(
+        validate=ma.validate.Length(min=1, max=100),
+        metadata={"description": "`me`: yours; `none`: nobody's; else an owner's name"},
+    )
     per_page = _per_page()
     cursor = PageCursor(metadata={"description": "`next_cursor` of the previous page"})
     after = _after()
@@ -61,7 +65,10 @@ class QueueItemSchema(ma.Schema):
     channel = ma.fields.String(required=True)
     language = ma.fields.String(required=True)
     assignee = ma.fields.String(
-        allow_none=True, metadata={"description": "The agent who acted on it last"}
+        allow_none=True, metadata={"description": "The member of the team who owns it"}
+    )
+    last_actor = ma.fields.String(
+        allow_none=True, metadata={"description": "The member of the team who acted on it last"}
     )
     submitted_at = ma.fields.AwareDateTime(required=True)
     first_response_due = ma.fields.AwareDateTime(required=True)
