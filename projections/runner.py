@@ -1,10 +1,11 @@
 """Runners: keep read models up to date from the desk's log, rebuild them, wait for them.
 
 `build_runners(container)` gives one `Runner` per read model of the query side (`queue`,
-`sla`, `reports`, `suggestions`), their tables created where missing (`prepare`). A runner
-follows the log (`run(stop)`: on PostgreSQL it wakes on each commit's NOTIFY, on SQLite it
-polls), applies everything recorded so far (`catch_up`), or replays the whole log into fresh
-tables (`rebuild`). `wait_until` gives read-your-writes; `positions` says where each stands.
+`sla`, `reports`, `suggestions`, `conversation`, `search`, `templates`), their tables
+created where missing (`prepare`). A runner follows the log (`run(stop)`: on PostgreSQL
+it wakes on each commit's NOTIFY, on SQLite it polls), applies everything recorded so far
+(`catch_up`), or replays the whole log into fresh tables (`rebuild`). `wait_until` gives
+read-your-writes; `positions` says where each stands.
 
 Each batch is one transaction holding the read model's changes and the move of its tracking
 row, so an event is applied exactly once, also when the process is killed mid-batch. Batches
@@ -39,16 +40,19 @@ from eventsourcing_sqlalchemy.recorders import (
 from application.bootstrap import Container
 from application.settings import Settings
 from application.storage.event_log import WAKE_INTERVAL, await_notification, listening
+from projections.conversation import ConversationProjection
 from projections.quarantine import blames_the_event
 from projections.queue import QueueProjection
 from projections.readmodel import TRACKING_TABLE, EventFailed, ReadModel, TrackingConflict
 from projections.reports import ReportsProjection
+from projections.search import SearchProjection
 from projections.sla import SlaProjection
 from projections.suggestions import SuggestionsProjection
+from projections.templates import TemplatesProjection
 
 log = logging.getLogger(__name__)
 
-READ_MODELS = ("queue", "sla", "reports", "suggestions")
+READ_MODELS = ("queue", "sla", "reports", "suggestions", "conversation", "search", "templates")
 """The query side's read models, which `wait_until(..., "all", ...)` waits for."""
 
 LIVE_BATCH = 500
@@ -72,6 +76,9 @@ def read_models(container: Container) -> list[ReadModel]:
         SlaProjection(view, container.sla),
         ReportsProjection(view, container.sla),
         SuggestionsProjection(view),
+        ConversationProjection(view, container.calendar.timezone),
+        SearchProjection(view),
+        TemplatesProjection(view),
     ]
 
 

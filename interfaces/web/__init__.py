@@ -11,6 +11,7 @@ from application.settings import Settings
 # Modules, not their blueprints: a name bound here would hide the submodule of that name.
 from interfaces.web import (
     audit,
+    conversation,
     docs,
     forms,
     health,
@@ -20,6 +21,7 @@ from interfaces.web import (
     public,
     queries,
     ratelimit,
+    search,
     security_headers,
     tickets,
 )
@@ -62,6 +64,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.register_blueprint(health.health)
     api.register_blueprint(public.blp)
     api.register_blueprint(tickets.blp)
+    api.register_blueprint(conversation.blp)
+    api.register_blueprint(search.blp)
     api.register_blueprint(queries.queries)
     api.register_blueprint(audit.audit)
     api.register_blueprint(inbound.blp)

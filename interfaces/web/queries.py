@@ -70,8 +70,9 @@ _REPORT_HEADERS = {
 # ---- answers -----------------------------------------------------------------------------------
 
 
-def _caught_up(read_model: str, query: Mapping[str, Any]) -> dict[str, str]:
-    """Wait for `?after=`; the position header of the answer."""
+def read_model_headers(read_model: str, query: Mapping[str, Any]) -> dict[str, str]:
+    """Wait for `?after=` (read-your-writes); the position header of the answer. Every query
+    of a read model calls this first."""
     after = query.get("after")
     if after is not None and after > (container().desk.recorder.max_notification_id() or 0):
         # A command's position is in the log before its answer leaves: a larger one was
@@ -122,7 +123,7 @@ def _json(body: Any, headers: dict[str, str]) -> Response:
 @queries.alt_response(503, description="`after` not reached in 2 s; retry")
 def queue(query: dict[str, Any]) -> Response:
     """Open tickets, most urgent due instant first, with their SLA state as of now (P5, P6)."""
-    headers = _caught_up("queue", query)
+    headers = read_model_headers("queue", query)
     built = container()
     now = built.desk.clock()
     page = queue_page(
@@ -177,7 +178,7 @@ def _queue_item(row: dict[str, Any]) -> dict[str, Any]:
 @queries.alt_response(503, description="`after` not reached in 2 s; retry")
 def sla_compliance(query: dict[str, Any]) -> Response:
     """Counts, met %, median and p90 business hours, breaches, escalations (P5, P6, P7.2)."""
-    headers = _caught_up("reports", query)
+    headers = read_model_headers("reports", query)
     built = container()
     now = built.desk.clock()
     start, end = query.get("from_"), query.get("to")
@@ -243,7 +244,7 @@ def _report_figures(line: ReportLine) -> list[Any]:
 @queries.alt_response(503, description="`after` not reached in 2 s; retry")
 def suggestions(query: dict[str, Any]) -> Response:
     """Suggestions, newest first, and where each was referred (P3.5)."""
-    headers = _caught_up("suggestions", query)
+    headers = read_model_headers("suggestions", query)
     rows, cursor = suggestions_page(
         container().engine, query["per_page"], query.get("forwarded"), query.get("cursor")
     )
