@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -207,17 +207,19 @@ class SupportDesk(Application[UUID]):
         text: Callable[[Ticket], str],
         template: Template,
         actor: str,
+        resolve: bool = False,
         expected_version: int | None = None,
     ) -> Outcome:
-        """Answer with a canned response: classify and resolve too when it says so, all in one
-        save. `text` gives the final text for the ticket as it stands."""
+        """Answer with a canned response: classify too when it says so, and resolve when it
+        says so or `resolve`, all in one save. `text` gives the final text for the ticket as
+        it stands."""
         use = template.use()
         does = template.text
 
         def answer(ticket: Ticket, at: datetime) -> None:
             if does.complexity is not None and does.complexity is not ticket.complexity:
                 ticket.classify(complexity=does.complexity, actor=actor, at=at, sla=self.sla)
-            if does.resolves:
+            if does.resolves or resolve:
                 ticket.resolve(summary=text(ticket), actor=actor, at=at, template=use)
             else:
                 ticket.respond(message=text(ticket), actor=actor, at=at, template=use)
@@ -419,6 +421,10 @@ class SupportDesk(Application[UUID]):
         except (AggregateNotFoundError, ValueError):
             raise TemplateNotFound(f"no template is named {slug}") from None
         return template
+
+    def template_changes(self, slug: str) -> list[Template.Event]:
+        """Every change of the canned response named `slug`, oldest first."""
+        return [cast(Template.Event, e) for e in self.events.get(self.template(slug).id)]
 
     # ---- mechanics ------------------------------------------------------------------------
 

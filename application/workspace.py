@@ -119,10 +119,12 @@ class Workspace:
         who: Principal,
         *,
         edited: str | None = None,
+        resolve: bool = False,
         version: int | None = None,
     ) -> Outcome:
         """Answer with a canned response (the agent's `edited` text, if any, replaces the
-        rendered one); it may classify and resolve in the same save."""
+        rendered one); it may classify and resolve in the same save, and resolves whenever
+        `resolve`."""
         _require_handler(who)
         template = self.usable_template(slug)
 
@@ -130,7 +132,12 @@ class Workspace:
             return edited if edited is not None else self.rendered(template, ticket, who.name)
 
         return self.desk.answer(
-            reference, text=text, template=template, actor=who.name, expected_version=version
+            reference,
+            text=text,
+            template=template,
+            actor=who.name,
+            resolve=resolve,
+            expected_version=version,
         )
 
     def rendered(self, template: Template, ticket: Ticket, agent: str) -> str:

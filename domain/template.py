@@ -167,6 +167,7 @@ class Template(HashChained):
         self.slug = reference.removeprefix("template:")
         self._keep(title, text_ar, text_en, category, complexity, resolves)
         self.retired = False
+        self.changed_by = actor
 
     class Revised(Event):
         """A template's text or what it does changed."""
@@ -200,6 +201,7 @@ class Template(HashChained):
         timestamp: datetime,
     ) -> None:
         self._keep(title, text_ar, text_en, category, complexity, resolves)
+        self.changed_by = actor
 
     class Retired(Event):
         """The template is no longer offered nor accepted."""
@@ -212,6 +214,7 @@ class Template(HashChained):
     @event(Retired)
     def _retired(self, reason: str, actor: str, timestamp: datetime) -> None:
         self.retired = True
+        self.changed_by = actor
 
     # ---- use ---------------------------------------------------------------------------------
 

@@ -9,19 +9,30 @@ before the receipt goes. So no email to a requester repeats what the request say
 course, description, name): it would let anyone send their own words from the desk's address
 to whomever they like. The receipt names the reference, the type of problem in the desk's own
 words and the times promised (P3.3, P5.1). Only the desk's own addresses (management,
-suggestions) are shown what was written.
+suggestions) and the ticket's owner, who is on the support team, are shown what was written.
+
+A ticket's owner is told when the requester writes again and when a deadline is at risk, at
+the address the team's directory holds for them when the email is made; an owner without one,
+or no longer active, gets none. Internal notes (`NoteAdded`) cause no email and are never put
+in one.
 """
 
 from __future__ import annotations
 
+import logging
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
+from domain.calendar import BusinessCalendar
 from domain.sla import Complexity
+from domain.text import printable
 from domain.ticket import Ticket
+
+log = logging.getLogger(__name__)
 
 ContextValue = str | list[str] | None
 
@@ -37,6 +48,12 @@ class EmailKind(StrEnum):
     RESOLUTION = "resolution"  # P3.4
     ESCALATION = "escalation"  # P6.2, to supervisory management
     SUGGESTION_REFERRAL = "suggestion_referral"  # P3.5, to the competent management
+    OWNER_FOLLOW_UP = "owner_follow_up"  # P6.1, to the ticket's owner
+    OWNER_AT_RISK = "owner_at_risk"  # P5, to the ticket's owner
+
+
+OWNER_KINDS = frozenset({EmailKind.OWNER_FOLLOW_UP, EmailKind.OWNER_AT_RISK})
+"""The emails to a ticket's owner: sent within business hours only (P4)."""
 
 
 @dataclass(frozen=True)
@@ -108,8 +125,12 @@ MAIL_EVENTS: tuple[type[Ticket.Event], ...] = (
     Ticket.Resolved,
     Ticket.Escalated,
     Ticket.ForwardedToManagement,
+    Ticket.FollowUpReceived,
+    Ticket.DeadlineAtRisk,
+    Ticket.NoteAdded,
 )
-"""The ticket events that cause an email; the others (e.g. Acknowledged) cause none."""
+"""The ticket events that cause an email; the others (e.g. Acknowledged, NoteAdded) cause
+none. A follow-up causes one only on a ticket with an owner."""
 
 
 def causes_email(event: Ticket.Event) -> bool:
@@ -117,12 +138,70 @@ def causes_email(event: Ticket.Event) -> bool:
     return isinstance(event, MAIL_EVENTS)
 
 
+class Member(Protocol):
+    """A member of the support team as the directory knows them."""
+
+    @property
+    def email(self) -> str | None:
+        """Where the member is told of their tickets, if they gave an address."""
+
+
+class Team(Protocol):
+    """The support team's directory (application/users.py `UserDirectory`)."""
+
+    def active(self, name: str) -> Member | None:
+        """The user of this name while they hold a token that is not revoked; else None."""
+
+
+class OwnerMail:
+    """What emails to a ticket's owner need beyond the event: the owner's address, looked up
+    when the email is made, and the business calendar (P4) that says how much business time a
+    deadline has left and when the owner may be written to."""
+
+    _REMEMBERED = 10_000
+
+    def __init__(self, team: Team, calendar: BusinessCalendar) -> None:
+        self.team = team
+        self.calendar = calendar
+        self._unsent: OrderedDict[str, None] = OrderedDict()
+
+    def address(self, owner: str, message_id: str) -> str | None:
+        """The owner's address, or None: no email for an owner without one or not active.
+
+        Said once per email at info level, and without the address, however often the event is
+        read again (a relay retrying a batch reads it each time).
+        """
+        member = self.team.active(owner)
+        address = member.email if member is not None else None
+        if address is None and message_id not in self._unsent:
+            self._unsent[message_id] = None
+            if len(self._unsent) > self._REMEMBERED:
+                self._unsent.popitem(last=False)
+            why = "has no email address" if member is not None else "is no longer active"
+            log.info("mail: %s not made: the ticket's owner %s", message_id, why)
+        return address
+
+
 def _instant(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def emails_for(event: Ticket.Event, ticket: Ticket, addresses: Addresses) -> list[OutgoingEmail]:
-    """The emails this event causes; `ticket` is the ticket as the event left it."""
+def _verified(value: bool | None) -> str | None:
+    if value is None:
+        return None  # recorded before senders were checked: not known
+    return "yes" if value else "no"
+
+
+def emails_for(
+    event: Ticket.Event,
+    ticket: Ticket,
+    addresses: Addresses,
+    owners: OwnerMail | None = None,
+) -> list[OutgoingEmail]:
+    """The emails this event causes; `ticket` is the ticket as the event left it.
+
+    Without `owners`, emails to a ticket's owner are not made.
+    """
     # Replies to a request that came by email thread under it in the requester's mail program.
     thread = event.message_id if isinstance(event, Ticket.Submitted) else None
 
@@ -133,8 +212,18 @@ def emails_for(event: Ticket.Event, ticket: Ticket, addresses: Addresses) -> lis
             to=to,
             reference=ticket.reference,
             context=context,
-            in_reply_to=thread if to == ticket.requester_email else None,
+            in_reply_to=thread
+            if to == ticket.requester_email and kind not in OWNER_KINDS
+            else None,
         )
+
+    def to_owner(
+        kind: EmailKind, owner: str | None, **context: ContextValue
+    ) -> list[OutgoingEmail]:
+        if owners is None or owner is None:
+            return []
+        address = owners.address(owner, email_id(ticket.reference, event.originator_version, kind))
+        return [email(kind, address, **context)] if address else []
 
     requester = ticket.requester_email
     category = ticket.category.value if ticket.category else None
@@ -197,4 +286,29 @@ def emails_for(event: Ticket.Event, ticket: Ticket, addresses: Addresses) -> lis
                     submitted_at=_instant(ticket.submitted_at),
                 )
             ]
+        case Ticket.NoteAdded():
+            return [email(EmailKind.RESPONSE, requester, message=event.text)]
+        case Ticket.FollowUpReceived():
+            # To the owner only: the requester's words, without what would reorder them.
+            subject = printable(event.subject, multiline=False) if event.subject else None
+            return to_owner(
+                EmailKind.OWNER_FOLLOW_UP,
+                ticket.owner,
+                received_at=_instant(event.timestamp),
+                channel=event.channel,
+                verified=_verified(event.verified),
+                subject=subject or None,
+                message=printable(event.message, multiline=True),
+            )
+        case Ticket.DeadlineAtRisk() if owners is not None:
+            # Business time does not pass outside working hours, so what is left when the
+            # warning is recorded is what is left when a held email goes out (P4).
+            left = owners.calendar.business_hours_between(event.timestamp, event.due)
+            return to_owner(
+                EmailKind.OWNER_AT_RISK,
+                event.owner,
+                deadline=event.deadline,
+                due=_instant(event.due),
+                business_minutes_left=str(round(left * 60)),
+            )
     return []

@@ -1,8 +1,13 @@
-"""The outbox relay: turns recorded events into emails on the message broker (P3.3, P5.4, P6.2).
+"""The outbox relay: turns recorded events into emails on the message broker (P3.3, P4, P5.4, P6.2).
 
 The event log is the outbox. The relay reads it from its stored position, publishes the emails
 each event causes, and stores the new position only after the broker confirmed every message,
 so an email is published at least once; the mailer drops the repeats by message id.
+
+Emails to a ticket's owner go within business hours only (P4): one made while the desk is
+closed is held (`outbox_held`), stored in the same transaction that moves the position past its
+event, and published at the next business opening; its row goes only once the broker confirmed
+it. Emails to requesters and to management go at once, whatever the hour.
 """
 
 from __future__ import annotations
@@ -10,14 +15,25 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
+from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
-from application.desk import SupportDesk
-from application.mail.notifications import Addresses, OutgoingEmail, causes_email, emails_for
+from application.desk import Clock, SupportDesk
+from application.mail.notifications import (
+    OWNER_KINDS,
+    Addresses,
+    OutgoingEmail,
+    OwnerMail,
+    causes_email,
+    emails_for,
+)
 from domain.ticket import Ticket
 
 log = logging.getLogger(__name__)
@@ -41,6 +57,18 @@ pending_table = sa.Table(
 )
 """Emails published to a broker that forgets them on restart (`memory://`), until sent."""
 
+held_table = sa.Table(
+    "outbox_held",
+    mail_metadata,
+    sa.Column("message_id", sa.String(200), primary_key=True),
+    # When it may go: the next business opening, in UTC (SQLite keeps no offset).
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+)
+"""Emails to owners made outside business hours, until the broker confirmed them (P4)."""
+sa.Index("outbox_held_by_due", held_table.c.due_at, held_table.c.position)
+
 
 class BrokerUnavailable(Exception):
     """The broker could not be reached, or did not confirm, within the bounded retries."""
@@ -57,8 +85,21 @@ class Publisher(Protocol):
         """Publish persistently and return once the broker confirmed all; else BrokerUnavailable."""
 
 
+@dataclass(frozen=True)
+class HeldEmail:
+    """An email to an owner waiting for the business opening (P4)."""
+
+    email: OutgoingEmail
+    due_at: datetime
+    position: int
+
+
 class OutboxRelay:
-    """Follows the event log and publishes one broker message per email to send."""
+    """Follows the event log and publishes one broker message per email to send.
+
+    With `owners`, it also makes the emails to tickets' owners and holds those made outside
+    business hours until the next opening of `owners.calendar` (P4); without, it makes none.
+    """
 
     def __init__(
         self,
@@ -67,6 +108,8 @@ class OutboxRelay:
         publisher: Publisher,
         addresses: Addresses,
         *,
+        owners: OwnerMail | None = None,
+        clock: Clock | None = None,
         name: str = "mail",
         batch_size: int = 200,
         poll_interval: float = 0.5,
@@ -76,11 +119,14 @@ class OutboxRelay:
         self.engine = engine
         self.publisher = publisher
         self.addresses = addresses
+        self.owners = owners
+        self.clock = clock or desk.clock
         self.name = name
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
         self._recovered = False
+        self._tickets = _TicketsAsOf(desk)
         try:
             with engine.begin() as connection:
                 connection.execute(positions_table.insert().values(name=name, position=0))
@@ -88,15 +134,31 @@ class OutboxRelay:
             pass  # the relay has run before: resume from where it stopped
 
     def position(self) -> int:
-        """The last log position whose emails the broker confirmed."""
+        """The last log position whose emails the broker confirmed or are held."""
         with self.engine.connect() as connection:
             stored = connection.execute(
                 sa.select(positions_table.c.position).where(positions_table.c.name == self.name)
             ).scalar()
         return int(stored or 0)
 
+    def held(self) -> list[HeldEmail]:
+        """The emails waiting for the business opening, the soonest first."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(held_table).order_by(held_table.c.due_at, held_table.c.position)
+            ).all()
+        return [
+            HeldEmail(
+                email=OutgoingEmail.from_payload(json.loads(row.payload)),
+                due_at=_aware(row.due_at),
+                position=int(row.position),
+            )
+            for row in rows
+        ]
+
     def relay_once(self) -> int:
-        """Publish the emails of the next batch of events; returns how many were published."""
+        """Publish the held emails now due and the emails of the next batch of events; returns
+        how many were published (emails held for the opening are not)."""
         published, _ = self._relay_batch()
         return published
 
@@ -105,7 +167,7 @@ class OutboxRelay:
         backoff = self.poll_interval
         while not stop.is_set():
             try:
-                _, read = self._relay_batch()
+                _, more = self._relay_batch()
             except BrokerUnavailable as error:
                 log.warning(
                     "outbox relay: broker unavailable (%s); retrying in %.1f s", error, backoff
@@ -114,43 +176,126 @@ class OutboxRelay:
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
             backoff = self.poll_interval
-            if read < self.batch_size:
+            if not more:
                 stop.wait(self.poll_interval)  # caught up; look again shortly
 
-    def _relay_batch(self) -> tuple[int, int]:
+    def _relay_batch(self) -> tuple[int, bool]:
+        """Published emails, and whether more may be waiting at once."""
         if not self._recovered:
             self._republish_pending()
             self._recovered = True
+        released = self._release_due()
         position = self.position()
         notifications = self.desk.recorder.select_notifications(
             start=position, limit=self.batch_size, inclusive_of_start=False
         )
+        more = released == self.batch_size or len(notifications) == self.batch_size
         if not notifications:
-            return 0, 0
-        emails: list[tuple[int, OutgoingEmail]] = []
+            return released, more
+        now = self.clock()
+        to_send: list[tuple[int, OutgoingEmail]] = []
+        to_hold: list[tuple[int, datetime, OutgoingEmail]] = []
         for notification in notifications:
             event = self.desk.mapper.to_domain_event(notification)
-            if not isinstance(event, Ticket.Event) or not causes_email(event):
+            if not isinstance(event, Ticket.Event):
                 continue
-            ticket: Ticket = self.desk.repository.get(
-                event.originator_id, version=event.originator_version
-            )
-            emails.extend((notification.id, e) for e in emails_for(event, ticket, self.addresses))
-        if emails:
+            ticket = self._tickets.after(event, needed=causes_email(event))
+            if ticket is None:
+                continue
+            for email in emails_for(event, ticket, self.addresses, self.owners):
+                opening = self._held_until(email, event.timestamp, now)
+                if opening is None:
+                    to_send.append((notification.id, email))
+                else:
+                    to_hold.append((notification.id, opening, email))
+        if to_send:
             if not self.publisher.durable:
-                self._keep_until_sent(emails)
-            self.publisher.publish([email for _, email in emails])
-        with self.engine.begin() as connection:
-            # Never backwards: another relay on the same log may have gone further.
+                self._keep_until_sent(to_send)
+            self.publisher.publish([email for _, email in to_send])
+        self._advance(notifications[-1].id, to_hold)
+        return released + len(to_send), more
+
+    def _held_until(self, email: OutgoingEmail, caused: datetime, now: datetime) -> datetime | None:
+        """The business opening an owner's email waits for, or None to send it now (P4).
+
+        An email made while the desk is closed waits, also when its event was recorded during
+        business hours and the relay reaches it late: the owner is written to at work only.
+        """
+        if self.owners is None or email.kind not in OWNER_KINDS:
+            return None
+        opening = self.owners.calendar.next_opening(max(caused, now))
+        return opening if opening > now else None
+
+    def _advance(self, position: int, held: list[tuple[int, datetime, OutgoingEmail]]) -> None:
+        """Store the held emails and the new position, in one transaction."""
+        for attempt in (1, 2):
+            try:
+                with self.engine.begin() as connection:
+                    self._hold(connection, held)
+                    # Never backwards: another relay on the same log may have gone further.
+                    connection.execute(
+                        positions_table.update()
+                        .where(
+                            positions_table.c.name == self.name,
+                            positions_table.c.position < position,
+                        )
+                        .values(position=position)
+                    )
+                return
+            except sa.exc.IntegrityError:
+                if attempt == 2:
+                    raise
+                # Another relay on the same log held the same emails first; theirs stand.
+
+    @staticmethod
+    def _hold(connection: Connection, held: list[tuple[int, datetime, OutgoingEmail]]) -> None:
+        if not held:
+            return
+        present = set(
             connection.execute(
-                positions_table.update()
-                .where(
-                    positions_table.c.name == self.name,
-                    positions_table.c.position < notifications[-1].id,
+                sa.select(held_table.c.message_id).where(
+                    held_table.c.message_id.in_([email.message_id for _, _, email in held])
                 )
-                .values(position=notifications[-1].id)
+            ).scalars()
+        )
+        rows = [
+            {
+                "message_id": email.message_id,
+                "due_at": due_at.astimezone(UTC),
+                "position": at,
+                "payload": json.dumps(email.to_payload(), ensure_ascii=False),
+            }
+            for at, due_at, email in held
+            if email.message_id not in present
+        ]
+        if rows:
+            connection.execute(held_table.insert(), rows)
+            log.info("outbox relay: %d email(s) to owners held until business hours", len(rows))
+
+    def _release_due(self) -> int:
+        """Publish the held emails whose opening came; forget them once the broker confirmed."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(held_table.c.position, held_table.c.payload)
+                .where(held_table.c.due_at <= self.clock().astimezone(UTC))
+                .order_by(held_table.c.due_at, held_table.c.position)
+                .limit(self.batch_size)
+            ).all()
+        if not rows:
+            return 0
+        due = [
+            (int(row.position), OutgoingEmail.from_payload(json.loads(row.payload))) for row in rows
+        ]
+        if not self.publisher.durable:
+            self._keep_until_sent(due)
+        self.publisher.publish([email for _, email in due])
+        with self.engine.begin() as connection:
+            connection.execute(
+                held_table.delete().where(
+                    held_table.c.message_id.in_([email.message_id for _, email in due])
+                )
             )
-        return len(emails), len(notifications)
+        return len(due)
 
     def _keep_until_sent(self, emails: list[tuple[int, OutgoingEmail]]) -> None:
         """Record emails as unsent, for a broker that forgets them when the process stops."""
@@ -187,6 +332,43 @@ class OutboxRelay:
         if emails:
             log.info("outbox relay: publishing %d unsent emails again", len(emails))
             self.publisher.publish(emails)
+
+
+class _TicketsAsOf:
+    """Tickets as each event of the log left them, for the relay that reads the log in order.
+
+    Loading a ticket as of a version replays its history from the start. A ticket whose
+    requester wrote thousands of times would cost the relay a replay of its whole history at
+    each follow-up; instead the ticket last built is kept and moved on by each of its events
+    as they come, and replayed only when the log is read out of that order.
+    """
+
+    def __init__(self, desk: SupportDesk, size: int = 256) -> None:
+        self.desk = desk
+        self.size = size
+        self._tickets: OrderedDict[UUID, Ticket] = OrderedDict()
+
+    def after(self, event: Ticket.Event, *, needed: bool) -> Ticket | None:
+        """The ticket as `event` left it; None when not `needed` and not at hand."""
+        key = event.originator_id
+        ticket: Ticket | None = self._tickets.get(key)
+        if ticket is not None and ticket.version == event.originator_version - 1:
+            event.mutate(ticket)  # the event's version is checked against the ticket's
+        elif needed:
+            ticket = self.desk.repository.get(key, version=event.originator_version)
+        else:
+            return None
+        assert ticket is not None
+        self._tickets[key] = ticket
+        self._tickets.move_to_end(key)
+        if len(self._tickets) > self.size:
+            self._tickets.popitem(last=False)
+        return ticket
+
+
+def _aware(instant: datetime) -> datetime:
+    """An instant read back from the database: SQLite returns UTC without its offset."""
+    return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
 
 
 def settle_pending(engine: Engine, message_id: str) -> None:

@@ -1,6 +1,7 @@
 """Renders an outgoing email: Arabic first, English below, as plain text and as HTML.
 
-Each kind of email has one Arabic and one English plain-text template. The HTML part is the
+Each kind of email has one Arabic and one English plain-text template. Emails to a ticket's
+owner carry the requester's words to the support team, never internal notes. The HTML part is the
 same text laid out in a right-to-left and a left-to-right block by `layout.html`, whose
 autoescaping escapes everything, so nothing a requester wrote can become markup.
 """
@@ -33,6 +34,8 @@ SUBJECTS = {
     EmailKind.RESOLUTION: ("تم حل طلبك", "Your request is resolved"),
     EmailKind.ESCALATION: ("تصعيد إلى الإدارة الإشرافية", "Escalated to supervisory management"),
     EmailKind.SUGGESTION_REFERRAL: ("اقتراح محال إلى الإدارة المختصة", "Suggestion referred"),
+    EmailKind.OWNER_FOLLOW_UP: ("كتب مقدم الطلب مجدداً", "The requester wrote again"),
+    EmailKind.OWNER_AT_RISK: ("موعد يقترب من الانقضاء", "A deadline is at risk"),
 }
 
 ESCALATION_REASONS = {
@@ -48,6 +51,25 @@ ESCALATION_REASONS = {
     ),
     "agent": ("صعّده فريق الدعم", "Escalated by the support team"),
 }
+
+DEADLINES = {
+    "first_response": ("الرد الأول", "first response"),  # P5.1
+    "resolution": ("الحل", "solution"),  # P5.2–P5.4
+}
+
+CHANNELS = {
+    "web_form": ("نموذج الطلب على الموقع", "the web form"),
+    "email": ("البريد الإلكتروني", "email"),
+}
+
+VERIFIED = {
+    "yes": ("نعم، من مقدم الطلب", "yes, it comes from the requester"),
+    "no": (
+        "لا، لم يُتحقق من أنها من مقدم الطلب",
+        "no, it is not known to come from the requester",
+    ),
+}
+UNKNOWN_SENDER = ("غير معروف", "not known")  # recorded before senders were checked
 
 DETAILS = {
     "category": ("نوع المشكلة", "the type of problem"),
@@ -83,6 +105,14 @@ class MailRenderer:
                 reason_en=lambda code: ESCALATION_REASONS.get(code, (code, code))[1],
                 detail_ar=lambda code: DETAILS.get(code, (code, code))[0],
                 detail_en=lambda code: DETAILS.get(code, (code, code))[1],
+                deadline_ar=lambda code: DEADLINES.get(code, (code, code))[0],
+                deadline_en=lambda code: DEADLINES.get(code, (code, code))[1],
+                channel_ar=lambda code: CHANNELS.get(code, (code, code))[0],
+                channel_en=lambda code: CHANNELS.get(code, (code, code))[1],
+                verified_ar=lambda code: VERIFIED.get(code, UNKNOWN_SENDER)[0],
+                verified_en=lambda code: VERIFIED.get(code, UNKNOWN_SENDER)[1],
+                duration_ar=lambda minutes: _duration(minutes, "س", "د"),
+                duration_en=lambda minutes: _duration(minutes, "h", "min"),
             )
 
     def __call__(self, email: OutgoingEmail) -> EmailMessage:
@@ -156,6 +186,14 @@ def _category(code: str | None, language: str) -> str:
         return Category(code).label(language)
     except ValueError:
         return code
+
+
+def _duration(minutes: str | None, hours_unit: str, minutes_unit: str) -> str:
+    """Business time as hours and minutes: `6 h 05 min`."""
+    if minutes is None:
+        return "—"
+    hours, rest = divmod(max(int(minutes), 0), 60)
+    return f"{hours} {hours_unit} {rest:02d} {minutes_unit}"
 
 
 def _paragraphs(text: str) -> list[list[str]]:

@@ -11,6 +11,7 @@ from application.settings import Settings
 # Modules, not their blueprints: a name bound here would hide the submodule of that name.
 from interfaces.web import (
     audit,
+    canned,
     conversation,
     docs,
     forms,
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     api.register_blueprint(tickets.blp)
     api.register_blueprint(conversation.blp)
     api.register_blueprint(search.blp)
+    api.register_blueprint(canned.blp)
     api.register_blueprint(queries.queries)
     api.register_blueprint(audit.audit)
     api.register_blueprint(inbound.blp)

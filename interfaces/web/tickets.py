@@ -9,14 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import marshmallow as ma
 from flask import Response, jsonify, request
 from flask_smorest import Blueprint
 
 from application.desk import Outcome, SupportDesk
+from application.workspace import Workspace
 from domain.escalation import EscalationReason
 from domain.sla import Complexity
 from domain.ticket import Ticket
-from interfaces.web.auth import current_actor, requires
+from interfaces.web.auth import current_actor, current_principal, requires
 from interfaces.web.problems import Problem, refuse_unreadable_json
 from interfaces.web.schemas.tickets import (
     ClassifySchema,
@@ -28,6 +30,12 @@ from interfaces.web.schemas.tickets import (
     ResolveSchema,
     RespondSchema,
     TicketSchema,
+)
+from interfaces.web.schemas.workspace import (
+    AssignSchema,
+    NoteSchema,
+    PreviewQuery,
+    PreviewSchema,
 )
 from interfaces.web.services import container
 
@@ -73,6 +81,10 @@ def _documented_command(view: F) -> F:
 
 def _desk() -> SupportDesk:
     return container().desk
+
+
+def _workspace() -> Workspace:
+    return container().workspace
 
 
 def _with_etag(body: dict[str, Any], ticket: Ticket) -> Response:
@@ -121,7 +133,22 @@ def read(ref: str) -> Response:
 @blp.arguments(RespondSchema)
 @_documented_command
 def respond(fields: dict[str, Any], ref: str) -> Response:
-    """Reply to the requester; the first reply answers the first-response target (P3.4, P5.1)."""
+    """Reply to the requester; the first reply answers the first-response target (P3.4, P5.1).
+
+    With `template`, the canned response in the ticket's language (or the agent's edit of it
+    in `message`); a template may also classify or resolve the ticket in the same change.
+    """
+    if "template" in fields:
+        return _act(
+            ref,
+            lambda _, version: _workspace().answer(
+                ref,
+                fields["template"],
+                current_principal(),
+                edited=fields.get("message"),
+                version=version,
+            ),
+        )
     return _act(
         ref,
         lambda desk, version: desk.respond(
@@ -206,7 +233,19 @@ def forward(fields: dict[str, Any], ref: str) -> Response:
 @blp.arguments(ResolveSchema)
 @_documented_command
 def resolve(fields: dict[str, Any], ref: str) -> Response:
-    """Record the solution given to the requester (P3.4)."""
+    """Record the solution given to the requester (P3.4), written or from a canned response."""
+    if "template" in fields:
+        return _act(
+            ref,
+            lambda _, version: _workspace().answer(
+                ref,
+                fields["template"],
+                current_principal(),
+                edited=fields.get("summary"),
+                resolve=True,
+                version=version,
+            ),
+        )
     return _act(
         ref,
         lambda desk, version: desk.resolve(
@@ -227,3 +266,68 @@ def reopen(fields: dict[str, Any], ref: str) -> Response:
             ref, reason=fields["reason"], actor=current_actor(), expected_version=version
         ),
     )
+
+
+# ---- the workspace: ownership, notes, previews ----------------------------------------------
+
+
+@blp.post("/tickets/<ref>/take")
+@requires(*HANDLERS)
+@_documented_command
+def take(ref: str) -> Response:
+    """Take an unassigned ticket: you own it from now on."""
+    return _act(ref, lambda _, version: _workspace().take(ref, current_principal(), version))
+
+
+@blp.post("/tickets/<ref>/release")
+@requires(*HANDLERS)
+@_documented_command
+def release(ref: str) -> Response:
+    """Give up a ticket you own; a supervisor may release anyone's."""
+    return _act(ref, lambda _, version: _workspace().release(ref, current_principal(), version))
+
+
+@blp.post("/tickets/<ref>/assign")
+@requires(*HANDLERS)
+@blp.arguments(AssignSchema)
+@_documented_command
+def assign(fields: dict[str, Any], ref: str) -> Response:
+    """Make an active agent or supervisor the owner: supervisors for anyone, even a ticket
+    owned already; agents only for themselves. 422 for an unknown or revoked user."""
+    return _act(
+        ref,
+        lambda _, version: _workspace().assign(
+            ref, fields["assignee"], current_principal(), version
+        ),
+    )
+
+
+@blp.post("/tickets/<ref>/notes")
+@requires(*HANDLERS)
+@blp.arguments(NoteSchema)
+@_documented_command
+def note(fields: dict[str, Any], ref: str) -> Response:
+    """Add an internal note: never emailed, never shown to the requester, not a response."""
+    return _act(
+        ref,
+        lambda _, version: _workspace().note(ref, fields["text"], current_principal(), version),
+    )
+
+
+@blp.get("/tickets/<ref>/preview")
+@requires(*HANDLERS)
+@blp.arguments(PreviewQuery, location="query", unknown=ma.RAISE)
+@blp.response(200, PreviewSchema)
+@blp.alt_response(404, response="NOT_FOUND")
+def preview(query: dict[str, Any], ref: str) -> dict[str, Any]:
+    """What answering this ticket with a canned response would send now, in its language."""
+    answer = _workspace().preview(ref, query["template"], current_principal())
+    template = answer.template
+    return {
+        "template": template.slug,
+        "template_version": template.version,
+        "language": _desk().ticket(ref).language,
+        "text": answer.text,
+        "resolves": template.text.resolves,
+        "complexity": template.text.complexity.value if template.text.complexity else None,
+    }

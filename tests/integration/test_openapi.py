@@ -35,7 +35,28 @@ PUBLIC = {
 }
 FOR_HANDLERS = {("get", "/api/v1/tickets/{ref}")} | {
     ("post", f"/api/v1/tickets/{{ref}}/{command}")
-    for command in ("respond", "classify", "extend", "escalate", "forward", "resolve", "reopen")
+    for command in (
+        "respond",
+        "classify",
+        "extend",
+        "escalate",
+        "forward",
+        "resolve",
+        "reopen",
+        "take",
+        "release",
+        "assign",
+        "notes",
+    )
+}
+TEMPLATES = {
+    ("get", "/api/v1/templates"): ["agent", "supervisor"],
+    ("get", "/api/v1/templates/{slug}"): ["agent", "supervisor"],
+    ("get", "/api/v1/tickets/{ref}/preview"): ["agent", "supervisor"],
+    ("get", "/api/v1/templates/{slug}/history"): ["auditor", "supervisor"],
+    ("post", "/api/v1/templates"): ["supervisor"],
+    ("put", "/api/v1/templates/{slug}"): ["supervisor"],
+    ("post", "/api/v1/templates/{slug}/retire"): ["supervisor"],
 }
 
 
@@ -67,7 +88,7 @@ def operation(document: dict[str, Any], method: str, path: str) -> dict[str, Any
 
 def test_document_has_every_operation_of_the_contract(document: dict[str, Any]) -> None:
     present = {(m, p) for p, ops in document["paths"].items() for m in ops if m != "parameters"}
-    assert PUBLIC | FOR_HANDLERS <= present
+    assert PUBLIC | FOR_HANDLERS | set(TEMPLATES) <= present
 
 
 def test_protected_operations_require_a_bearer_token_and_name_their_roles(
@@ -79,6 +100,9 @@ def test_protected_operations_require_a_bearer_token_and_name_their_roles(
         assert op["security"] == [{"bearer": []}], path
         assert op["x-roles"] == ["agent", "supervisor"]
         assert {"401", "403", "404"} <= set(map(str, op["responses"]))
+    for (method, path), roles in TEMPLATES.items():
+        op = operation(document, method, path)
+        assert (op["security"], op["x-roles"]) == ([{"bearer": []}], roles), path
     for method, path in PUBLIC:
         assert "security" not in operation(document, method, path), path
 
@@ -92,7 +116,19 @@ def test_errors_are_documented_as_problem_documents(document: dict[str, Any]) ->
 
 
 def test_request_bodies_refuse_unknown_fields(document: dict[str, Any]) -> None:
-    for name in ("Submission", "StatusQuery", "FollowUp", "Respond", "Extend", "Resolve"):
+    for name in (
+        "Submission",
+        "StatusQuery",
+        "FollowUp",
+        "Respond",
+        "Extend",
+        "Resolve",
+        "Assign",
+        "Note",
+        "NewTemplate",
+        "TemplateText",
+        "Retire",
+    ):
         assert document["components"]["schemas"][name]["additionalProperties"] is False
 
 

@@ -45,6 +45,22 @@ EXAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "forward": {"department": "Content", "note": "For you"},
     "resolve": {"summary": "Done"},
     "reopen": {"reason": "Still broken"},
+    "assign": {"assignee": "p-agent"},
+    "notes": {"text": "Called the learner"},
+    "templates": {
+        "id": "greeting",
+        "title": "Greeting",
+        "text_ar": "مرحباً، طلبك {reference}",
+        "text_en": "Hello, your request {reference}",
+        "reason": "Often needed",
+    },
+    "{slug}": {
+        "title": "Greeting",
+        "text_ar": "أهلاً، طلبك {reference}",
+        "text_en": "Hi, your request {reference}",
+        "reason": "Warmer",
+    },
+    "retire": {"reason": "Not needed"},
 }
 
 
@@ -110,10 +126,14 @@ def operations(client: FlaskClient) -> list[tuple[str, str, list[str] | None]]:
 
 
 def call(client: FlaskClient, method: str, path: str, ref: str, headers: dict[str, str]) -> Any:
-    url = path.replace("{ref}", ref)
+    url = path.replace("{ref}", ref).replace("{slug}", "greeting")
     command = path.rsplit("/", 1)[-1]
     if method == "get":
-        return client.get(url, headers=headers)
+        return client.get(
+            url + ("?template=greeting" if command == "preview" else ""), headers=headers
+        )
+    if method == "put":
+        return client.put(url, json=EXAMPLE_BODIES[command], headers=headers)
     if path.endswith("/inbound/email"):
         return client.post(
             url,

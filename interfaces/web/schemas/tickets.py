@@ -50,6 +50,8 @@ class TicketSchema(ma.Schema):
     follow_ups = ma.fields.Integer(required=True)
     forwarded_to = ma.fields.String(allow_none=True)
     reopened = ma.fields.Integer(required=True)
+    owner = ma.fields.String(allow_none=True, metadata={"description": "Who owns the ticket"})
+    notes = ma.fields.Integer(required=True, metadata={"description": "Internal notes"})
 
     def _acknowledged(self, ticket: Any) -> bool:
         return ticket.acknowledgement_message_id is not None
@@ -63,10 +65,36 @@ class OutcomeSchema(TicketSchema):
     )
 
 
-class RespondSchema(RequestSchema):
-    """A reply to the requester (P3.4, P5.1)."""
+TEMPLATE_SLUG = ma.validate.Regexp(
+    r"^[a-z0-9][a-z0-9-]{0,62}$", error="A template id is lower-case letters, digits, hyphens."
+)
 
-    message = Text(required=True, max_length=10_000, multiline=True)
+
+def _template_field() -> ma.fields.String:
+    return ma.fields.String(
+        validate=TEMPLATE_SLUG,
+        metadata={
+            "description": "A canned response to answer with; the text below, if given, is "
+            "the agent's edit of it. A template may also classify and resolve the ticket."
+        },
+    )
+
+
+def _one_text(text: str) -> Any:
+    @ma.validates_schema
+    def either_text_or_template(self: ma.Schema, data: dict[str, Any], **kwargs: Any) -> None:
+        if text not in data and "template" not in data:
+            raise ma.ValidationError(f"Give the {text} or a template.", text)
+
+    return either_text_or_template
+
+
+class RespondSchema(RequestSchema):
+    """A reply to the requester (P3.4, P5.1), written or from a canned response."""
+
+    message = Text(max_length=10_000, multiline=True)
+    template = _template_field()
+    _either = _one_text("message")
 
 
 class ClassifySchema(RequestSchema):
@@ -110,9 +138,11 @@ class ForwardSchema(RequestSchema):
 
 
 class ResolveSchema(RequestSchema):
-    """The solution given (P3.4)."""
+    """The solution given (P3.4), written or from a canned response."""
 
-    summary = Text(required=True, max_length=10_000, multiline=True)
+    summary = Text(max_length=10_000, multiline=True)
+    template = _template_field()
+    _either = _one_text("summary")
 
 
 class ReopenSchema(RequestSchema):
