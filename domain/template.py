@@ -182,10 +182,11 @@ class Template(HashChained):
     def revise(self, *, text: TemplateText, reason: str, actor: str, at: datetime) -> None:
         """Change the template; responses already given keep the version they used."""
         self._require_in_use("revise")
+        why = _reason(reason)
         checked = text.checked()
         if checked == self.text:
             raise TransitionRefused("the template already says this")
-        self._revised(**checked.fields(), reason=_reason(reason), actor=actor, timestamp=at)
+        self._revised(**checked.fields(), reason=why, actor=actor, timestamp=at)
 
     @event(Revised)
     def _revised(
