@@ -97,8 +97,11 @@ class SlaWatcher:
             return 0  # released since the read model saw it
         warned = 0
         for deadline, due in ticket.running_deadlines().items():
-            started = _clock_start(ticket, deadline)
-            if self.desk.sla.state(started, due, now) is not SlaState.AT_RISK:
+            try:
+                state = self.desk.sla.state(_clock_start(ticket, deadline), due, now)
+            except ValueError:  # a due instant beyond the calendar's years: never at risk
+                continue
+            if state is not SlaState.AT_RISK:
                 continue  # on track, or passed: then it is escalated instead (P6.2)
             if ticket.has_warned(deadline, due):
                 continue

@@ -581,6 +581,8 @@ class Ticket(HashChained):
         """Warn the owner that `deadline`, due at `due`, is at risk; once per due instant."""
         if self.owner is None:
             raise TransitionRefused("the ticket has no owner to warn")
+        if self.running_deadlines().get(deadline) != due:
+            raise TransitionRefused("that deadline is not running with that due instant")
         if self.has_warned(deadline, due):
             raise TransitionRefused("the owner was already warned of this deadline")
         self._deadline_at_risk(

@@ -205,6 +205,8 @@ class QueueFilter:
     sla: SlaState | None = None
     assignee: str | None = None
     """An owner's name, or `UNASSIGNED` for tickets nobody owns."""
+    escalated: bool | None = None
+    """Only tickets raised to supervisory management (True), or only the others (False)."""
 
 
 UNASSIGNED = "none"
@@ -223,6 +225,9 @@ def filtered(query: Any, where: QueueFilter, now: datetime) -> Any:
         query = query.where(table.c.assignee.is_(None))
     elif where.assignee is not None:
         query = query.where(table.c.assignee == where.assignee)
+    if where.escalated is not None:
+        escalated = table.c.escalations > 0
+        query = query.where(escalated if where.escalated else sa.not_(escalated))
     if where.sla is SlaState.BREACHED:
         query = query.where(table.c.next_due <= now)
     elif where.sla is SlaState.AT_RISK:
@@ -268,17 +273,19 @@ def queue_page(
 
 
 def owned_at_risk(engine: Engine, now: datetime, limit: int = 1000) -> list[str]:
-    """References of owned open tickets with a deadline at risk and not yet passed, as of
-    `now`: whose owners may need a warning (P5)."""
+    """References of owned open tickets with a running deadline at risk and not yet passed,
+    as of `now`: whose owners may need a warning (P5). A passed deadline does not hide the
+    other one."""
     table = queue_table
+    first = sa.and_(
+        sa.not_(table.c.responded),
+        table.c.first_response_at_risk <= now,
+        table.c.first_response_due > now,
+    )
+    resolution = sa.and_(table.c.resolution_at_risk <= now, table.c.resolution_due > now)
     query = (
         sa.select(table.c.reference)
-        .where(
-            table.c.is_open,
-            table.c.assignee.is_not(None),
-            table.c.at_risk_at <= now,
-            table.c.next_due > now,
-        )
+        .where(table.c.is_open, table.c.assignee.is_not(None), sa.or_(first, resolution))
         .order_by(table.c.next_due, table.c.reference)
         .limit(limit)
     )

@@ -127,7 +127,6 @@ MAIL_EVENTS: tuple[type[Ticket.Event], ...] = (
     Ticket.ForwardedToManagement,
     Ticket.FollowUpReceived,
     Ticket.DeadlineAtRisk,
-    Ticket.NoteAdded,
 )
 """The ticket events that cause an email; the others (e.g. Acknowledged, NoteAdded) cause
 none. A follow-up causes one only on a ticket with an owner."""
@@ -184,6 +183,15 @@ class OwnerMail:
 
 def _instant(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def _business_minutes(calendar: BusinessCalendar, start: datetime, end: datetime) -> str | None:
+    """Business time from `start` to `end` in whole minutes; None where the calendar cannot
+    count it (a due instant beyond its years, recorded before extensions were bounded)."""
+    try:
+        return str(round(calendar.business_hours_between(start, end) * 60))
+    except ValueError:
+        return None
 
 
 def _verified(value: bool | None) -> str | None:
@@ -286,8 +294,6 @@ def emails_for(
                     submitted_at=_instant(ticket.submitted_at),
                 )
             ]
-        case Ticket.NoteAdded():
-            return [email(EmailKind.RESPONSE, requester, message=event.text)]
         case Ticket.FollowUpReceived():
             # To the owner only: the requester's words, without what would reorder them.
             subject = printable(event.subject, multiline=False) if event.subject else None
@@ -303,12 +309,13 @@ def emails_for(
         case Ticket.DeadlineAtRisk() if owners is not None:
             # Business time does not pass outside working hours, so what is left when the
             # warning is recorded is what is left when a held email goes out (P4).
-            left = owners.calendar.business_hours_between(event.timestamp, event.due)
             return to_owner(
                 EmailKind.OWNER_AT_RISK,
                 event.owner,
                 deadline=event.deadline,
                 due=_instant(event.due),
-                business_minutes_left=str(round(left * 60)),
+                business_minutes_left=_business_minutes(
+                    owners.calendar, event.timestamp, event.due
+                ),
             )
     return []

@@ -223,7 +223,10 @@ class OutboxRelay:
         """
         if self.owners is None or email.kind not in OWNER_KINDS:
             return None
-        opening = self.owners.calendar.next_opening(max(caused, now))
+        try:
+            opening = self.owners.calendar.next_opening(max(caused, now))
+        except ValueError:  # an instant beyond the calendar's years: no opening to wait for
+            return None
         return opening if opening > now else None
 
     def _advance(self, position: int, held: list[tuple[int, datetime, OutgoingEmail]]) -> None:

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from application.mail.address import address_tag
-from application.mail.notifications import OutgoingEmail
+from application.mail.notifications import OWNER_KINDS, OutgoingEmail
 from application.mail.outbox import mail_metadata
 
 HOUR = timedelta(hours=1)
@@ -53,10 +53,14 @@ class RecipientQuota:
         None when it has one, else the instant a place frees."""
         if email.to.strip().casefold() in self.unbounded:
             return None
+        # A team member's emails about their own tickets are counted per ticket: a Sunday
+        # morning's held emails all go, and one requester still cannot flood an owner.
+        owner = email.kind in OWNER_KINDS
+        mailbox = address_tag(f"{email.to}|{email.reference}" if owner else email.to)
         try:
-            return self._take(address_tag(email.to), email.message_id, now)
+            return self._take(mailbox, email.message_id, now)
         except sa.exc.IntegrityError:  # another mailer counted this mailbox's first email
-            return self._take(address_tag(email.to), email.message_id, now)
+            return self._take(mailbox, email.message_id, now)
 
     def _take(self, mailbox: str, message_id: str, now: datetime) -> datetime | None:
         with self.engine.begin() as connection:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from application.bootstrap import Container
 from application.mail.mailer import Mailer
+from application.mail.notifications import OwnerMail
 from application.mail.outbox import OutboxRelay
 from application.settings import Settings
 from interfaces.mail.broker import DEFAULT_QUEUE, MailBroker
@@ -17,12 +18,14 @@ def mail_broker(settings: Settings, queue: str = DEFAULT_QUEUE) -> MailBroker:
 
 
 def outbox_relay(container: Container, broker: MailBroker | None = None) -> OutboxRelay:
-    """`supportdesk worker --only relay`: events to broker messages."""
+    """`supportdesk worker --only relay`: events to broker messages, with the emails to
+    tickets' owners at the team directory's addresses, within business hours (P4)."""
     return OutboxRelay(
         container.desk,
         container.engine,
         broker or mail_broker(container.settings),
         container.addresses,
+        owners=OwnerMail(container.users, container.calendar),
     )
 
 

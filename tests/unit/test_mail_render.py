@@ -13,6 +13,18 @@ ADDRESSES = Addresses("support@captainmama.org", "info@captainmama.org", "info@c
 REFERENCE = "CM-7K3F-Q2XD"
 
 CONTEXTS: dict[EmailKind, dict[str, str | list[str] | None]] = {
+    EmailKind.OWNER_FOLLOW_UP: {
+        "received_at": "2026-11-01T07:00:00+00:00",
+        "channel": "email",
+        "verified": "no",
+        "subject": "Re: still locked out",
+        "message": "I still cannot sign in.",
+    },
+    EmailKind.OWNER_AT_RISK: {
+        "deadline": "first_response",
+        "due": "2026-11-04T07:00:00+00:00",
+        "business_minutes_left": "360",
+    },
     EmailKind.RECEIPT: {
         "subject": "Cannot sign in",
         "category": "login",

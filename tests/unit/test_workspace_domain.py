@@ -71,9 +71,19 @@ def test_an_owner_is_warned_once_per_deadline_and_due_instant() -> None:
     with pytest.raises(TransitionRefused, match="already warned"):
         ticket.warn_owner(deadline=Deadline.FIRST_RESPONSE, due=due, actor="system:x", at=AT)
     later = due + timedelta(days=1)
-    ticket.warn_owner(deadline=Deadline.FIRST_RESPONSE, due=later, actor="system:x", at=AT)
-    (warning,) = [e for e in ticket.collect_events() if isinstance(e, Ticket.DeadlineAtRisk)][:1]
-    assert (warning.deadline, warning.owner) == ("first_response", "sara")
+    with pytest.raises(TransitionRefused, match="not running"):
+        ticket.warn_owner(deadline=Deadline.FIRST_RESPONSE, due=later, actor="system:x", at=AT)
+    resolution = ticket.resolution_due
+    ticket.warn_owner(deadline=Deadline.RESOLUTION, due=resolution, actor="system:x", at=AT)
+    moved = resolution + timedelta(days=2)
+    ticket.extend_deadline(resolution_due=moved, reason="waiting", actor="sara", at=AT)
+    ticket.warn_owner(deadline=Deadline.RESOLUTION, due=moved, actor="system:x", at=AT)
+    warnings = [e for e in ticket.collect_events() if isinstance(e, Ticket.DeadlineAtRisk)]
+    assert [(w.deadline, w.due, w.owner) for w in warnings] == [
+        ("first_response", due, "sara"),
+        ("resolution", resolution, "sara"),
+        ("resolution", moved, "sara"),
+    ]
 
 
 def test_placeholders_are_checked_when_a_template_is_written() -> None:
