@@ -32,11 +32,12 @@ from application.bootstrap import Container
 from application.desk import Outcome
 from application.mail.notifications import Addresses
 from domain.categories import Category
-from domain.errors import DomainError
+from domain.errors import DomainError, TemplateNotFound
 from domain.escalation import EscalationReason
 from domain.reference import Reference
 from domain.request import Channel
 from domain.sla import Complexity, SlaPolicy
+from domain.template import Template, TemplateText
 from domain.ticket import Ticket
 from interfaces.mail.wiring import mail_broker, mailer, outbox_relay
 from interfaces.web.lookup import LOOKUP_SECONDS_KEY
@@ -139,8 +140,22 @@ def recorded(container: Container) -> int:
 # ---- histories and read models -----------------------------------------------------------------
 
 
-def act_at_random(container: Container, clock: FakeClock, rng: random.Random, steps: int) -> None:
-    """A varied history: every kind of ticket event, interleaved across tickets."""
+BASIC_KINDS = 10
+"""The kinds of `act` drawn unless a history asks for more: the seeds of older tests keep
+giving the histories they were written for."""
+EVERY_KIND = 17
+"""Every kind of `act`: ownership, internal notes, owner warnings and canned responses too."""
+
+
+def act_at_random(
+    container: Container,
+    clock: FakeClock,
+    rng: random.Random,
+    steps: int,
+    kinds: int = BASIC_KINDS,
+) -> None:
+    """A varied history: every kind of ticket event, interleaved across tickets; the first
+    `kinds` kinds of `act` (`EVERY_KIND` for all)."""
     references: list[str] = []
     for step in range(steps):
         clock.advance(minutes=rng.uniform(5, 400))
@@ -150,13 +165,22 @@ def act_at_random(container: Container, clock: FakeClock, rng: random.Random, st
             references.append(submit(container, category, course))
             continue
         try:
-            act(container, rng.choice(references), rng.randrange(10), rng.choice(["sara", "omar"]))
+            act(
+                container,
+                rng.choice(references),
+                rng.randrange(kinds),
+                rng.choice(["sara", "omar"]),
+            )
         except DomainError:
             pass  # the ticket's state forbids it: nothing recorded
 
 
+# An internal note with what text may hold: tabs, line breaks, backslashes, a NUL.
+NOTE = "Called the learner\tback\\later\r\nno answer\x00yet"
+
+
 def act(container: Container, reference: str, kind: int, agent: str) -> None:
-    """One of the ten things that happen to a ticket after its submission."""
+    """One of the `EVERY_KIND` things that happen to a ticket after its submission."""
     desk = container.desk
     if kind == 0:
         desk.acknowledge(reference, message_id=f"<{reference}@desk>", actor="system:mailer")
@@ -177,9 +201,49 @@ def act(container: Container, reference: str, kind: int, agent: str) -> None:
         desk.resolve(reference, summary="Solved", actor=agent)
     elif kind == 8:
         desk.reopen(reference, reason="not solved", actor="requester")
-    else:
+    elif kind == 9:
         rng = random.Random(reference)
         desk.supply_details(reference, category=rng.choice(list(Category)), course="C9")
+    elif kind == 10:
+        desk.add_note(reference, text=NOTE, actor=agent)
+    elif kind == 11:
+        desk.assign(reference, assignee=agent, actor=agent)  # refused while another owns it
+    elif kind == 12:
+        desk.unassign(reference, actor=agent)  # refused unless the agent owns it
+    elif kind == 13:
+        running = desk.ticket(reference).running_deadlines()
+        if running:  # the owner is warned of the deadline that comes first
+            deadline, due = min(running.items(), key=lambda clock: clock[1])
+            desk.warn_owner(reference, deadline=deadline, due=due, actor="system:sla-watch")
+    elif kind in (14, 15):
+        template = canned(container, resolves=kind == 15)
+        desk.answer(reference, text=lambda _: "Please try again", template=template, actor=agent)
+    else:
+        desk.receive_follow_up(
+            reference,
+            message="Is this about my ticket?",
+            channel=Channel.EMAIL,
+            sender="someone.else@example.org",
+            subject=f"Re: [{reference}]",
+            verified=False,
+        )
+
+
+def canned(container: Container, *, resolves: bool = False) -> Template:
+    """A canned response, written on first use: one that replies, or one that classifies the
+    problem complex and resolves it."""
+    slug = "solved-complex" if resolves else "try-again"
+    try:
+        return container.desk.template(slug)
+    except TemplateNotFound:
+        text = TemplateText(
+            title=slug,
+            text_ar="حاول مرة أخرى",
+            text_en="Please try again",
+            complexity=Complexity.COMPLEX if resolves else None,
+            resolves=resolves,
+        )
+        return container.desk.create_template(slug, text=text, reason="asked often", actor="lead")
 
 
 def caught_up(container: Container) -> None:

@@ -81,6 +81,9 @@ def test_an_extension_to_year_9999_is_set_aside_and_the_rest_of_the_log_applied(
         "sla": 0.0,
         "reports": 0.0,
         "suggestions": 0.0,
+        "conversation": 0.0,
+        "search": 0.0,
+        "templates": 0.0,
     }
     assert gauges["projection_lag_events"]["queue"] == 0
 
