@@ -114,7 +114,7 @@ def run(sizes: Sizes) -> dict[str, list[float]]:
 def _text(rng: random.Random) -> str:
     """A message of a few words to a few thousand characters, Arabic and English."""
     length = rng.choice((60, 300, 300, 1_200, 1_200, 4_000))
-    sentences = []
+    sentences: list[str] = []
     while sum(map(len, sentences)) < length:
         sentences.append(rng.choice(SENTENCES))
     return " ".join(sentences)

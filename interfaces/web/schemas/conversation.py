@@ -6,7 +6,7 @@ import marshmallow as ma
 
 from domain.escalation import EscalationReason
 from domain.request import Channel
-from interfaces.web.schemas.fields import LARGEST_POSITION
+from interfaces.web.schemas.queries import after_field
 from projections.conversation import KINDS, VISIBILITIES
 
 LARGEST_VERSION = 2**31 - 1  # a ticket's version is a 32-bit integer in the read model
@@ -24,14 +24,7 @@ class ConversationQuery(ma.Schema):
         validate=ma.validate.OneOf(VISIBILITIES),
         metadata={"description": "Only the items the requester saw, or only internal ones"},
     )
-    after = ma.fields.Integer(
-        validate=ma.validate.Range(min=0, max=LARGEST_POSITION),
-        metadata={
-            "description": "Wait (up to 2 s) until the read model has applied this log "
-            "position, e.g. a command's `position`; 503 if it has not, 422 if the log has "
-            "no such position."
-        },
-    )
+    after = after_field()
 
 
 def _of(*kinds: str, description: str = "") -> dict[str, str]:

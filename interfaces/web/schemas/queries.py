@@ -14,7 +14,8 @@ from projections.reports import GROUPINGS
 from projections.ticket_events import OPEN_STATUSES
 
 
-def _after() -> ma.fields.Integer:
+def after_field() -> ma.fields.Integer:
+    """`?after=`: read-your-writes for any read model."""
     return ma.fields.Integer(
         validate=ma.validate.Range(min=0, max=LARGEST_POSITION),
         metadata={
@@ -53,7 +54,7 @@ class QueueQuery(ma.Schema):
     )
     per_page = _per_page()
     cursor = PageCursor(metadata={"description": "`next_cursor` of the previous page"})
-    after = _after()
+    after = after_field()
 
 
 class QueueItemSchema(ma.Schema):
@@ -111,7 +112,7 @@ class ReportQuery(ma.Schema):
     )
     to = LocalInstant(metadata={"description": "... until (exclusive)"})
     group_by = ma.fields.String(load_default="category", validate=ma.validate.OneOf(GROUPINGS))
-    after = _after()
+    after = after_field()
 
 
 class DeadlineSchema(ma.Schema):
@@ -147,7 +148,7 @@ class SuggestionsQuery(ma.Schema):
     )
     per_page = _per_page()
     cursor = PageCursor(metadata={"description": "`next_cursor` of the previous page"})
-    after = _after()
+    after = after_field()
 
 
 class SuggestionSchema(ma.Schema):

@@ -9,6 +9,7 @@ from domain.categories import Category
 from domain.sla import Complexity
 from domain.template import MAX_TEXT, PLACEHOLDERS
 from interfaces.web.schemas.fields import RequestSchema, Text, choice
+from interfaces.web.schemas.queries import after_field
 from interfaces.web.schemas.tickets import TEMPLATE_SLUG
 
 
@@ -94,10 +95,7 @@ class TemplateSchema(ma.Schema):
 
 class TemplatesQuery(ma.Schema):
     retired = ma.fields.Boolean(load_default=False, metadata={"description": "List retired too"})
-    after = ma.fields.Integer(
-        validate=ma.validate.Range(min=0, max=2**63 - 1),
-        metadata={"description": "Wait (up to 2 s) for this log position; 503 if not reached"},
-    )
+    after = after_field()
 
 
 class TemplateListSchema(ma.Schema):
