@@ -8,6 +8,7 @@ talk to the outside (the broker, SMTP, HTTP) are assembled in `interfaces/` from
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import cast
 from zoneinfo import ZoneInfo
@@ -25,6 +26,7 @@ from application.mail.intake import MailIntake
 from application.mail.notifications import Addresses
 from application.schema import create_schema
 from application.settings import Settings, parse_weekly_hours
+from application.signin import SignIn
 from application.storage.event_log import EventLogFactory
 from application.storage.idempotency import IdempotencyStore
 from application.users import UserDirectory
@@ -54,6 +56,8 @@ class Container:
     access_log: AccessLog
     workspace: Workspace
     """Ownership, internal notes and canned responses, by role (application/workspace.py)."""
+    signin: SignIn
+    """Passwords, second factors and sessions of the desk console."""
 
     def close(self) -> None:
         """Release connections."""
@@ -141,4 +145,12 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Conta
         ),
         access_log=access_log,
         workspace=Workspace(desk, users, calendar.timezone),
+        signin=SignIn(
+            engine,
+            users,
+            access_log,
+            clock,
+            idle=timedelta(minutes=settings.session_idle_minutes),
+            require_2fa=settings.require_2fa,
+        ),
     )

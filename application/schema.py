@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from application import users
+from application import signin, users
 from application.audit import access, seals
 from application.mail import outbox
 from application.storage import idempotency
@@ -17,6 +17,7 @@ SCHEMAS: tuple[sa.MetaData, ...] = (
     outbox.mail_metadata,
     seals.metadata,
     access.metadata,
+    signin.metadata,
 )
 
 

@@ -124,6 +124,10 @@ class Settings:
     mail_per_recipient_hourly: int = 10
     # A read model sets an event aside after failing on it this many times in a row.
     projection_max_attempts: int = 5
+    # A desk console session ends after this many minutes without a request.
+    session_idle_minutes: int = 30
+    # Supervisors sign in to the console with a second factor (TOTP) when on.
+    require_2fa: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -169,6 +173,10 @@ class Settings:
             projection_max_attempts=_integer(
                 "PROJECTION_MAX_ATTEMPTS", get("PROJECTION_MAX_ATTEMPTS", "5")
             ),
+            session_idle_minutes=_integer(
+                "SESSION_IDLE_MINUTES", get("SESSION_IDLE_MINUTES", "30")
+            ),
+            require_2fa=get("REQUIRE_2FA", "off").lower() in ("on", "true", "1", "yes"),
         )
         parse_weekly_hours(settings.business_hours)  # fail at start-up, not at first use
         return settings

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from application.bootstrap import bootstrap
@@ -73,3 +75,42 @@ def users_email(name: str, address: str | None) -> None:
     if not changed:
         raise click.UsageError(f"there is no user {name}")
     click.echo(f"{name}: {address or 'no email'}")
+
+
+@users_group.command("passwd")
+@click.argument("name")
+def users_passwd(name: str) -> None:
+    """Set NAME's password for the desk console: asked twice on a terminal, else read from the
+    first line of standard input. Every browser NAME was signed in on is signed out."""
+    stdin = sys.stdin
+    if stdin.isatty():
+        password = str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+    else:
+        password = stdin.readline().rstrip("\r\n")
+    container = bootstrap()
+    try:
+        container.signin.set_password(name, password)
+    except UserError as error:
+        raise click.UsageError(str(error)) from None
+    finally:
+        container.close()
+    click.echo(f"password set for {name}")
+
+
+@users_group.command("totp")
+@click.argument("name")
+@click.option("--off", is_flag=True, help="Remove the second factor (a lost phone).")
+def users_totp(name: str, off: bool) -> None:
+    """Give NAME a second factor for the console: prints the otpauth:// URI to add to an
+    authenticator app (as text or a QR code); from then on the console asks for its code."""
+    container = bootstrap()
+    try:
+        if off:
+            container.signin.disable_second_factor(name)
+            click.echo(f"second factor removed for {name}")
+        else:
+            click.echo(container.signin.enable_second_factor(name))
+    except UserError as error:
+        raise click.UsageError(str(error)) from None
+    finally:
+        container.close()
