@@ -13,6 +13,7 @@ from interfaces.web import (
     audit,
     canned,
     conversation,
+    desk,
     docs,
     forms,
     health,
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     api.register_blueprint(inbound.blp)
     app.register_blueprint(forms.pages)
     app.register_blueprint(docs.pages)
+    desk.install(app)
     ratelimit.install(app, built.settings, public.blp, forms.pages)
     observability.install(
         app,

@@ -67,7 +67,8 @@ def _text(fields: dict[str, Any]) -> TemplateText:
     )
 
 
-def _dump(template: Template) -> dict[str, Any]:
+def template_fields(template: Template) -> dict[str, Any]:
+    """A template as the API shows it (the console's editor starts from the same fields)."""
     text = template.text
     return {
         "id": template.slug,
@@ -85,7 +86,7 @@ def _dump(template: Template) -> dict[str, Any]:
 
 
 def _answer(template: Template, status: int = 200) -> Response:
-    response = jsonify(TemplateSchema().dump(_dump(template)))
+    response = jsonify(TemplateSchema().dump(template_fields(template)))
     response.status_code = status
     response.set_etag(str(template.version))
     return response
