@@ -17,9 +17,12 @@ from pathlib import Path
 from bench import (
     audit_bench,
     calendar_bench,
+    console_bench,
+    conversation_bench,
     http_bench,
     machine_bench,
     projections_bench,
+    search_bench,
     store_bench,
 )
 from bench.measure import Figure
@@ -113,6 +116,9 @@ SUITES: dict[str, Callable[[bool], list[Figure]]] = {
     "projections": _projections,
     "audit": _audit,
     "http": _http,
+    "conversation": conversation_bench.figures,
+    "search": search_bench.figures,
+    "console": console_bench.figures,
 }
 
 

@@ -38,6 +38,11 @@ EXPECTED = (
     "respond/resolve over HTTP",
     "GET /health over HTTP",
     "web workers' RSS after",
+    "GET conversation, 200 items, p95",
+    "search: rare word, p95",
+    "search: exact email, p95",
+    "console queue all open",
+    "console ticket 200 messages",
     "machine speed after",
 )
 
