@@ -273,10 +273,13 @@ class Wording:
         except ValueError:
             return str(code)
 
-    def when(self, instant: datetime | None, zone: ZoneInfo) -> Markup:
-        """An instant in the desk's time zone, as a `<time>` element; Arabic month names."""
+    def when(self, instant: datetime | str | None, zone: ZoneInfo) -> Markup:
+        """An instant (or its ISO 8601 text, as read models keep it) in the desk's time zone,
+        as a `<time>` element; Arabic month names."""
         if instant is None:
             return Markup("—")
+        if isinstance(instant, str):
+            instant = datetime.fromisoformat(instant)
         local = instant.astimezone(zone)
         if self.language == "ar":
             words = f"{local.day} {AR_MONTHS[local.month - 1]} {local.year}، {local:%H:%M}"
