@@ -4,6 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
+# axe-core, which the browser tests inject to check pages against WCAG 2.1 A/AA.
+AXE    := tests/e2e/node_modules/axe-core/axe.min.js
+
 .PHONY: install run test test-slow lint bench clean
 
 $(STAMP): pyproject.toml
@@ -11,7 +14,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+$(AXE): tests/e2e/package.json tests/e2e/package-lock.json
+	npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
+	touch $(AXE)
+
+install: $(STAMP) $(AXE)
 
 run: $(STAMP)
 	mkdir -p var
@@ -23,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
+test: lint $(AXE)
 	$(BIN)/pytest -m "not slow"
 
 # Stops at the first failure, with its reason; lists the slowest tests to keep the suite short.
@@ -34,4 +41,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis tests/e2e/node_modules

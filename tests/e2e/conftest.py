@@ -1,20 +1,30 @@
-"""The running server, started as `supportdesk serve` on a free port with its own SQLite file."""
+"""The running server, started as `supportdesk serve` on a free port with its own SQLite file;
+headless Debian chromium; and the desk console's users, signed in through its own form."""
 
 from __future__ import annotations
 
 import os
+import re
+import secrets
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, urlsplit
 
+import pyotp
 import pytest
 
 from tests.conftest import service_missing
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 CHROMIUM = Path("/usr/bin/chromium")
 SUPPORTDESK = Path(sys.executable).with_name("supportdesk")
@@ -28,17 +38,61 @@ class Server:
     url: str
     env: dict[str, str]
 
-    def cli(self, *args: str) -> str:
+    def cli(self, *args: str, stdin: str | None = None) -> str:
         """Run `supportdesk ARGS` against this server's database; its standard output."""
         done = subprocess.run(
             [str(SUPPORTDESK), *args],
             env=self.env,
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=60,
-            check=True,
         )
+        if done.returncode != 0:
+            command = " ".join(args)
+            pytest.fail(f"supportdesk {command} exited with {done.returncode}:\n{done.stderr}")
         return done.stdout
+
+
+@dataclass(frozen=True)
+class DeskUser:
+    """A console user: an API token, a password, and the second factor's secret if any."""
+
+    name: str
+    role: str
+    token: str
+    password: str
+    totp_secret: str | None = None
+
+    def code(self) -> str:
+        """The current one-time code of the user's authenticator app."""
+        assert self.totp_secret is not None, f"{self.name} has no second factor"
+        return str(pyotp.TOTP(self.totp_secret).now())
+
+
+def desk_user(server: Server, name: str, role: str, *, second_factor: bool = False) -> DeskUser:
+    """Add NAME with a token and a console password (and a second factor if asked)."""
+    token = server.cli("users", "add", name, "--role", role, "--email", f"{name}@example.com")
+    password = secrets.token_urlsafe(18)
+    server.cli("users", "passwd", name, stdin=password + "\n")
+    secret = None
+    if second_factor:
+        uri = server.cli("users", "totp", name).strip()
+        secret = parse_qs(urlsplit(uri).query)["secret"][0]
+    return DeskUser(name, role, token.strip(), password, secret)
+
+
+def sign_in(page: Page, server: Server, user: DeskUser) -> None:
+    """Sign USER in on PAGE through the console's form; the queue is then shown."""
+    page.goto(f"{server.url}/desk/login")
+    page.locator("#name").fill(user.name)
+    page.locator("#password").fill(user.password)
+    page.locator("#password").press("Enter")
+    if user.totp_secret is not None:  # the second step asks for the password again
+        page.locator("#password").fill(user.password)
+        page.locator("#code").fill(user.code())
+        page.locator("#code").press("Enter")
+    page.wait_for_url(re.compile(r"/desk/(\?.*)?$"))
 
 
 def free_port() -> int:
@@ -61,17 +115,19 @@ def wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) ->
     pytest.fail(f"supportdesk serve did not answer within {START_SECONDS} s:\n{log.read_text()}")
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    """`supportdesk serve` in a subprocess, stopped after the test."""
+@contextmanager
+def serving(directory: Path, settings: Mapping[str, str] | None = None) -> Iterator[Server]:
+    """`supportdesk serve` in a subprocess with its data in DIRECTORY and these SETTINGS
+    (`SUPPORTDESK_*` variables) besides, stopped on leaving."""
     port = free_port()
     env = {
         **os.environ,
-        "SUPPORTDESK_DATABASE_URL": f"sqlite:///{tmp_path}/supportdesk.db",
-        "SUPPORTDESK_DATA_DIR": str(tmp_path / "var"),
-        "SUPPORTDESK_SMTP_URL": f"file:{tmp_path}/var/outbox",
+        "SUPPORTDESK_DATABASE_URL": f"sqlite:///{directory}/supportdesk.db",
+        "SUPPORTDESK_DATA_DIR": str(directory / "var"),
+        "SUPPORTDESK_SMTP_URL": f"file:{directory}/var/outbox",
+        **(settings or {}),
     }
-    log = tmp_path / "serve.log"
+    log = directory / "serve.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
             [str(SUPPORTDESK), "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -93,7 +149,21 @@ def server(tmp_path: Path) -> Iterator[Server]:
 
 
 @pytest.fixture
-def chromium() -> Iterator[object]:
+def server(tmp_path: Path) -> Iterator[Server]:
+    """`supportdesk serve` in a subprocess, stopped after the test."""
+    with serving(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One `supportdesk serve` for a whole test module, whose tests keep to their own tickets."""
+    with serving(tmp_path_factory.mktemp("server")) as running:
+        yield running
+
+
+@contextmanager
+def launched_chromium() -> Iterator[Browser]:
     """Headless Debian chromium driven by Playwright; never a downloaded browser."""
     if not CHROMIUM.exists():
         service_missing("chromium", FileNotFoundError(f"{CHROMIUM} (apt-get install chromium)"))
@@ -112,3 +182,17 @@ def chromium() -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture
+def chromium() -> Iterator[Browser]:
+    """Headless Debian chromium for one test."""
+    with launched_chromium() as browser:
+        yield browser
+
+
+@pytest.fixture(scope="module")
+def module_chromium() -> Iterator[Browser]:
+    """Headless Debian chromium for a whole test module; each test opens its own contexts."""
+    with launched_chromium() as browser:
+        yield browser
