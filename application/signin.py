@@ -33,6 +33,7 @@ accounts_table = sa.Table(
     sa.Column("name", sa.String(100), primary_key=True),
     sa.Column("password_hash", sa.String(200)),
     sa.Column("totp_secret", sa.String(64)),
+    sa.Column("totp_step", sa.BigInteger),  # the last one-time code's time step: used once
     sa.Column("language", sa.String(2)),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
@@ -138,13 +139,13 @@ class SignIn:
         """Give NAME a new TOTP secret; the provisioning URI for an authenticator app."""
         self._require_active(name)
         secret = pyotp.random_base32()
-        self._upsert(name, totp_secret=secret)
+        self._upsert(name, totp_secret=secret, totp_step=None)
         self.access_log.record(actor=name, role="desk", action="second_factor_set")
         return pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name="Support Desk")
 
     def disable_second_factor(self, name: str) -> None:
         """Remove NAME's second factor (a lost phone)."""
-        self._upsert(name, totp_secret=None)
+        self._upsert(name, totp_secret=None, totp_step=None)
         self.access_log.record(actor=name, role="desk", action="second_factor_removed")
 
     # ---- signing in and out ---------------------------------------------------------------
@@ -174,14 +175,20 @@ class SignIn:
         if secret is None and self.require_2fa and user.role is Role.SUPERVISOR:
             self._refused(name, client, now, "second factor not set up", count=False)
             raise SignInRefused("second factor required")
+        step = None
         if secret is not None:
             if not code:
                 raise SecondFactorNeeded("one-time code needed")
-            if not pyotp.TOTP(secret).verify(code.strip(), for_time=now, valid_window=1):
+            step = _step_of(secret, code.strip(), now)
+            if step is None:
                 self._refused(name, client, now, "wrong one-time code")
                 raise SecondFactorNeeded("wrong one-time code")
         token = secrets.token_urlsafe(32)
         with self.engine.begin() as connection:
+            if step is not None and not _spend(connection, name, step):
+                connection.rollback()
+                self._refused(name, client, now, "one-time code used before")
+                raise SecondFactorNeeded("wrong one-time code")
             connection.execute(
                 sa.insert(sessions_table).values(
                     token_hash=_hash(token),
@@ -246,7 +253,7 @@ class SignIn:
         if self.users.active(name) is None:
             raise UserError(f"{name} holds no active token; add the user first")
 
-    def _upsert(self, name: str, **values: str | None) -> None:
+    def _upsert(self, name: str, **values: str | int | None) -> None:
         now = self.clock()
         with self.engine.begin() as connection:
             changed = connection.execute(
@@ -305,6 +312,28 @@ class SignIn:
                     sa.delete(failures_table).where(failures_table.c.at < now - 2 * FAILURE_WINDOW)
                 )
         self.access_log.record(actor=name, role="desk", action="sign_in_refused", query=why)
+
+
+def _step_of(secret: str, code: str, now: datetime) -> int | None:
+    """The time step whose code CODE is, within one step of now (clocks drift); else None."""
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(now)
+    for step in (current, current - 1, current + 1):
+        if secrets.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
+
+
+def _spend(connection: sa.Connection, name: str, step: int) -> bool:
+    """Mark STEP's code as used, unless it or a later one was (a code seen on a shoulder or
+    in a proxy's log cannot sign in a second time); whether it was still unused."""
+    column = accounts_table.c.totp_step
+    spent = connection.execute(
+        sa.update(accounts_table)
+        .where(accounts_table.c.name == name, sa.or_(column.is_(None), column < step))
+        .values(totp_step=step)
+    )
+    return bool(spent.rowcount)
 
 
 def _verifies(stored: str, password: str) -> bool:

@@ -134,6 +134,18 @@ def test_a_second_factor_is_asked_once_set_up(app: Flask, team: Container) -> No
     assert sign_in(browser, "sara", PASSWORD, code=code).status_code == 303
 
 
+def test_a_one_time_code_signs_in_once(app: Flask, team: Container, clock: FakeClock) -> None:
+    secret = pyotp.parse_uri(team.signin.enable_second_factor("sara")).secret
+    totp = pyotp.TOTP(secret)
+    code = totp.at(clock())
+    assert sign_in(app.test_client(), "sara", PASSWORD, code=code).status_code == 303
+    assert sign_in(app.test_client(), "sara", PASSWORD, code=code).status_code == 401
+    clock.advance(seconds=30)
+    older = totp.at(clock() - timedelta(seconds=30))  # still within the drift allowed, but used
+    assert sign_in(app.test_client(), "sara", PASSWORD, code=older).status_code == 401
+    assert sign_in(app.test_client(), "sara", PASSWORD, code=totp.at(clock())).status_code == 303
+
+
 def test_supervisors_need_a_second_factor_when_required(app: Flask, team: Container) -> None:
     team.signin.require_2fa = True
     assert sign_in(app.test_client(), "huda", PASSWORD).status_code == 401
