@@ -41,8 +41,8 @@ from projections.queue import QueueFilter, queue_page, queue_table
 from projections.rows import insert_rows
 from projections.search import (
     create_reference_index,
-    prepared_search,
     search_page,
+    search_statements,
     search_table,
     tsvector_literal,
 )
@@ -388,20 +388,24 @@ def measure(engine: sa.Engine, kinds: dict[str, list[Ask]]) -> dict[str, list[fl
 
 
 def explain(engine: sa.Engine, kinds: dict[str, list[Ask]]) -> None:
-    """The plan PostgreSQL runs for the first query of each kind, with its timings."""
+    """The plans PostgreSQL runs for the first query of each kind, with their timings: the
+    statements `search_page` runs in turn, until one gave a page."""
     for name, queries in kinds.items():
         query = queries[0]
+        print(f"\n-- {name}: {query.text!r} {query.where}", file=sys.stderr)
         with engine.begin() as connection:
-            statement = prepared_search(
+            for statement in search_statements(
                 connection, NOW, terms(query.text), query.where, PER_PAGE, query.cursor
-            )
-            compiled = statement.compile(dialect=engine.dialect)
-            plan = connection.exec_driver_sql(
-                f"EXPLAIN (ANALYZE, BUFFERS) {compiled}", compiled.params
-            )
-            print(f"\n-- {name}: {query.text!r} {query.where}", file=sys.stderr)
-            for (line,) in plan:
-                print(line, file=sys.stderr)
+            ):
+                compiled = statement.compile(dialect=engine.dialect)
+                plan = connection.exec_driver_sql(
+                    f"EXPLAIN (ANALYZE, BUFFERS) {compiled}", compiled.params
+                )
+                for (line,) in plan:
+                    print(line, file=sys.stderr)
+                rows = connection.execute(statement).all()
+                if len(rows) > PER_PAGE:
+                    break
 
 
 def figures(tiny: bool = False, show_plans: bool = False) -> list[Figure]:

@@ -23,8 +23,8 @@ the queue's, on its open tickets; without them closed tickets are found too.
 from __future__ import annotations
 
 import logging
-import math
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -73,11 +73,22 @@ search_table = sa.Table(
 )
 sa.Index("search_tickets_newest", search_table.c.submitted_at, search_table.c.reference)
 sa.Index("search_tickets_by_email", search_table.c.requester_email)
-# The filters, which PostgreSQL combines with the words' index (a BitmapAnd). Course names are
-# free text: a hash index takes values of any length, where a B-tree refuses long ones.
-sa.Index("search_tickets_by_category", search_table.c.category)
+# The filters, which PostgreSQL combines with the words' index (a BitmapAnd), or walks newest
+# first within (category, owner: see `search_statements`). Course names are free text: a hash
+# index takes values of any length, where a B-tree refuses long ones.
+sa.Index(
+    "search_tickets_by_category",
+    search_table.c.category,
+    search_table.c.submitted_at,
+    search_table.c.reference,
+)
 sa.Index("search_tickets_by_course", search_table.c.course, postgresql_using="hash")
-sa.Index("search_tickets_by_assignee", search_table.c.assignee)
+sa.Index(
+    "search_tickets_by_assignee",
+    search_table.c.assignee,
+    search_table.c.submitted_at,
+    search_table.c.reference,
+)
 sa.Index("search_tickets_by_words", search_table.c.vector, postgresql_using="gin").ddl_if(
     dialect="postgresql"
 )
@@ -280,9 +291,9 @@ def _has_trigram_index(engine: Engine) -> bool:
 
 # ---- reading ---------------------------------------------------------------------------------
 
-BITMAP_AT_LEAST = 5000
-"""Tickets matched, fewer than which a query reads them all through the indexes and sorts
-them (at least: the bound grows with the table, see `_steer`)."""
+WALK_ROWS_PER_RESULT = 200
+"""How many tickets, newest first, are read for each row of a page before the search gives
+up walking and reads every match through the indexes instead (see `search_page`)."""
 
 
 @dataclass(frozen=True)
@@ -307,8 +318,10 @@ def search_page(
     if wanted.empty:
         return SearchPage(rows=[], next_cursor=None)
     with engine.begin() as connection:  # the plan's settings hold for this transaction only
-        query = prepared_search(connection, now, wanted, where, per_page, cursor)
-        found = [dict(row._mapping) for row in connection.execute(query)]
+        for statement in search_statements(connection, now, wanted, where, per_page, cursor):
+            found = [dict(row._mapping) for row in connection.execute(statement)]
+            if len(found) > per_page:
+                break  # a whole page, and the sign that another follows
     more = len(found) > per_page
     rows = []
     for row in found[:per_page]:
@@ -321,48 +334,60 @@ def search_page(
     return SearchPage(rows=rows, next_cursor=encode_cursor(at, reference) if more else None)
 
 
-def prepared_search(
+def search_statements(
     connection: Connection,
     now: datetime,
     wanted: Terms,
     where: QueueFilter,
     per_page: int,
     cursor: str | None = None,
-) -> sa.Select[Any]:
-    """The statement of `search_page`, and on PostgreSQL its plan chosen in this transaction."""
+) -> Iterator[sa.Select[Any]]:
+    """The statements of `search_page`, to run in turn until one gives more than a page.
+
+    Words on PostgreSQL: a page newest first is found one of two ways. Walking the tickets
+    newest first costs the tickets read until a page matched, which is little for a common
+    word and everything for a rare one; reading every match through the word index and
+    sorting them costs the matches, which is little for a rare word and most of the table
+    for a common one. The planner's statistics cannot tell which (they know nothing of words
+    that rarely meet, or of the rarest words), and counting the matches first costs as much
+    as reading them. So the walk comes first, over a bounded number of the newest tickets:
+    when a page is there, it is the page (no match outside is newer). When it is not, the
+    words are rare among the newest tickets, and every match is read through the indexes.
+    """
     dialect = connection.dialect.name
     if dialect == "postgresql" and wanted.words and not _in_queue(where):
-        _steer(connection, wanted, where, per_page, cursor)
-    return search_query(dialect, now, wanted, where, per_page, cursor)
-
-
-def _steer(
-    connection: Connection, wanted: Terms, where: QueueFilter, per_page: int, cursor: str | None
-) -> None:
-    """Choose how PostgreSQL finds a page by how many tickets match, counted in the index.
-
-    A page newest first can be found two ways: all matches through the indexes, sorted (cost:
-    the matches), or by walking the tickets newest first until a page matched (cost: about
-    the tickets over the matches, per page). The planner guesses from statistics, which know
-    nothing of words that rarely meet (two common words, never together), nor of the rarest
-    words: a wrong guess walked every ticket (800 ms of a million). So the matches are
-    counted in the word index, up to the count where the two ways cost about the same, and
-    that decides.
-    """
-    settings = "SET LOCAL enable_seqscan = off"  # never the whole table, for the count either
-    connection.exec_driver_sql(settings)
-    tickets = connection.exec_driver_sql(
-        "SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'search_tickets'::regclass"
-    ).scalar_one()
-    bound = max(BITMAP_AT_LEAST, math.isqrt(int((per_page + 1) * tickets)))
-    matching = sa.select(sa.literal(1)).where(*_search_side(wanted, where, "postgresql", cursor))
-    counted = sa.select(sa.func.count()).select_from(matching.limit(bound).subquery())
-    connection.exec_driver_sql("SET LOCAL enable_indexscan = off")  # the count: index bitmaps
-    if connection.execute(counted).scalar_one() < bound:
+        yield _walk(wanted, where, per_page, cursor, WALK_ROWS_PER_RESULT * (per_page + 1))
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        connection.exec_driver_sql("SET LOCAL enable_indexscan = off")
         connection.exec_driver_sql("SET LOCAL enable_indexonlyscan = off")
-    else:
-        connection.exec_driver_sql("SET LOCAL enable_indexscan = on")
-        connection.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
+    yield search_query(dialect, now, wanted, where, per_page, cursor)
+
+
+def _walk(
+    wanted: Terms, where: QueueFilter, per_page: int, cursor: str | None, budget: int
+) -> sa.Select[Any]:
+    """The page among the newest `budget` tickets within the filters (see above)."""
+    table = search_table
+    recent = (
+        sa.select(table.c.ticket_id, table.c.submitted_at, table.c.reference, table.c.vector)
+        .add_columns(table.c.symbols)
+        .where(*_filters(where, cursor))
+        .order_by(table.c.submitted_at.desc(), table.c.reference.desc())
+        .limit(budget)
+        .subquery("recent")
+    )
+    hits = (
+        sa.select(
+            recent.c.ticket_id,
+            recent.c.submitted_at.label("found_at"),
+            recent.c.reference.label("found_reference"),
+        )
+        .where(_found(wanted, "postgresql", recent))
+        .order_by(recent.c.submitted_at.desc(), recent.c.reference.desc())
+        .limit(per_page + 1)
+        .subquery("hits")
+    )
+    return _with_queue_rows(hits)
 
 
 def search_query(
@@ -386,7 +411,11 @@ def search_query(
         return query.order_by(*newest).limit(per_page + 1)
     # A page of rows found, then their queue rows: the queue is read for that page only.
     page = sa.select(table.c.ticket_id, *found).where(*conditions)
-    hits = page.order_by(*newest).limit(per_page + 1).subquery()
+    return _with_queue_rows(page.order_by(*newest).limit(per_page + 1).subquery())
+
+
+def _with_queue_rows(hits: sa.Subquery) -> sa.Select[Any]:
+    """The queue's rows of a page of hits (`ticket_id`, `found_at`, `found_reference`)."""
     joined = hits.outerjoin(queue_table, queue_table.c.ticket_id == hits.c.ticket_id)
     return (
         sa.select(queue_table, hits.c.found_at, hits.c.found_reference)
@@ -399,19 +428,24 @@ def _search_side(
     wanted: Terms, where: QueueFilter, dialect: str, cursor: str | None
 ) -> list[sa.ColumnElement[bool]]:
     """What rows of `search_tickets` qualify: found, within its own filters, after the cursor."""
-    table = search_table
-    conditions = [_found(wanted, dialect)]
+    return [_found(wanted, dialect, search_table), *_filters(where, cursor)]
+
+
+def _filters(where: QueueFilter, cursor: str | None) -> list[sa.ColumnElement[bool]]:
+    """The filters kept on the search rows, and the cursor."""
+    rows = search_table
+    conditions = []
     for column in ("category", "course"):
         value = getattr(where, column)
         if value is not None:
-            conditions.append(table.c[column] == value)
+            conditions.append(rows.c[column] == value)
     if where.assignee == UNASSIGNED:
-        conditions.append(table.c.assignee.is_(None))
+        conditions.append(rows.c.assignee.is_(None))
     elif where.assignee is not None:
-        conditions.append(table.c.assignee == where.assignee)
+        conditions.append(rows.c.assignee == where.assignee)
     if cursor is not None:
         conditions.append(
-            past_cursor(table.c.submitted_at, table.c.reference, cursor, descending=True)
+            past_cursor(rows.c.submitted_at, rows.c.reference, cursor, descending=True)
         )
     return conditions
 
@@ -435,20 +469,19 @@ def _queue_filters(query: Any, where: QueueFilter, now: datetime) -> Any:
     return query.where(escalated if where.escalated else sa.not_(escalated))
 
 
-def _found(wanted: Terms, dialect: str) -> sa.ColumnElement[bool]:
+def _found(wanted: Terms, dialect: str, rows: sa.FromClause) -> sa.ColumnElement[bool]:
     """The rows `wanted` finds: by email alone, or by words or a piece of the reference."""
-    table = search_table
     if wanted.email is not None:
-        return table.c.requester_email == wanted.email
+        return rows.c.requester_email == wanted.email
     either: list[sa.ColumnElement[bool]] = []
     if wanted.words:
-        either.append(_has_words(wanted, dialect))
+        either.append(_has_words(wanted, dialect, rows))
     if wanted.fragment is not None:  # symbols of the reference alphabet only: nothing to escape
-        either.append(table.c.symbols.like(f"%{wanted.fragment}%"))
+        either.append(rows.c.symbols.like(f"%{wanted.fragment}%"))
     return sa.or_(*either)
 
 
-def _has_words(wanted: Terms, dialect: str) -> sa.ColumnElement[bool]:
+def _has_words(wanted: Terms, dialect: str, rows: sa.FromClause) -> sa.ColumnElement[bool]:
     """Every word of the query, the last one perhaps as a prefix, quoted so that no character
     of it is taken for the syntax of tsquery or of FTS5."""
     *whole, last = wanted.words
@@ -456,11 +489,11 @@ def _has_words(wanted: Terms, dialect: str) -> sa.ColumnElement[bool]:
     if dialect == "postgresql":
         lexemes = [f"'{word}'" for word in whole] + [f"'{last}'" + (":*" if star else "")]
         query = sa.cast(sa.bindparam("words", " & ".join(lexemes), sa.Text), TSQUERY)
-        return search_table.c.vector.bool_op("@@")(query)
+        return rows.c.vector.bool_op("@@")(query)
     phrases = [f'"{word}"' for word in whole] + [f'"{last}"{star}']
     matched: sa.Select[Any] = (
         sa.select(sa.column("rowid"))
         .select_from(sa.table(_FTS))
         .where(sa.literal_column(_FTS).match(sa.bindparam("words", " ".join(phrases))))
     )
-    return search_table.c.fts_key.in_(matched)
+    return rows.c.fts_key.in_(matched)

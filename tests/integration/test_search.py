@@ -330,23 +330,27 @@ def test_a_forged_cursor_is_refused(client: FlaskClient, agent: Headers, cursor:
     assert "cursor" in response.json["errors"]
 
 
-@pytest.mark.parametrize("bound", [1, search.BITMAP_AT_LEAST])
+@pytest.mark.parametrize("rows_per_result", [1, search.WALK_ROWS_PER_RESULT])
 def test_both_ways_to_a_page_answer_alike(
     container: Container,
     client: FlaskClient,
     agent: Headers,
     clock: FakeClock,
     monkeypatch: pytest.MonkeyPatch,
-    bound: int,
+    rows_per_result: int,
 ) -> None:
-    """On PostgreSQL, few matches are read through the indexes and sorted, many are found by
-    walking the tickets newest first; `bound` 1 takes every query the second way."""
-    monkeypatch.setattr(search, "BITMAP_AT_LEAST", bound)
+    """On PostgreSQL, a page is first looked for among the newest tickets, then among every
+    match; with 1 row walked per result, the newest tickets (which do not match) are too
+    many to walk past, and most pages are found the second way."""
+    monkeypatch.setattr(search, "WALK_ROWS_PER_RESULT", rows_per_result)
     tickets = []
     for n in range(7):
         clock.advance(minutes=1)
         category = Category.LOGIN if n % 2 else Category.COMPLAINT
         tickets.append(request(container, f"Exam {n}", "exam lesson", category=category))
+    for n in range(3):
+        clock.advance(minutes=1)
+        request(container, f"Quiz {n}", "quiz lesson", category=Category.LOGIN)
     container.desk.assign(tickets[3], assignee="omar", actor="omar")
     caught_up(container)
     newest = tickets[::-1]
