@@ -36,7 +36,7 @@ from bench.measure import Figure, describe, scratch_postgres, sqlalchemy_url
 from domain.categories import Category
 from domain.reference import Reference
 from domain.request import Channel
-from domain.sla import SlaPolicy
+from domain.sla import SlaPolicy, SlaState
 from projections.queue import QueueFilter, queue_page, queue_table
 from projections.rows import insert_rows
 from projections.search import (
@@ -189,6 +189,7 @@ def tickets(
             description=" ".join(lang.raw[d] for d in drawn[5:]),
         )
         filters = {name: queue[name] for name in ("category", "course", "assignee")}
+        filters |= {"status": queue["status"], "is_open": queue["is_open"]}
         search = {
             "ticket_id": ticket_id,
             "reference": reference,
@@ -345,6 +346,14 @@ def asks(
         "word + assignee": [
             Ask(w, QueueFilter(assignee=f"agent{rng.randrange(20)}"))
             for w in _pick(rng, frequent, n)
+        ],
+        "word + status": [
+            Ask(w, QueueFilter(status=rng.choice(("new", "acknowledged", "in_progress"))))
+            for w in _pick(rng, frequent, n)
+        ],
+        "word + SLA state": [
+            Ask(w, QueueFilter(sla=rng.choice((SlaState.AT_RISK, SlaState.BREACHED))))
+            for w in _pick(rng, frequent + rare, n)
         ],
         "second page by cursor": [second_page(w) for w in _pick(rng, common + frequent, n)],
     }

@@ -35,13 +35,19 @@ from sqlalchemy.engine import Connection, Engine
 
 from domain.reference import ALPHABET
 from domain.sla import SlaPolicy
+from domain.status import Status
 from domain.ticket import Ticket
 from projections.cursor import encode_cursor, past_cursor
 from projections.queue import UNASSIGNED, QueueFilter, filtered, queue_table, sla_state
 from projections.readmodel import TicketRows
 from projections.rows import Instant, Row, utc
 from projections.search_text import Terms, compact_reference, snippet, words
-from projections.ticket_events import EVERY_TICKET_EVENT, details_after
+from projections.ticket_events import (
+    EVERY_TICKET_EVENT,
+    OPEN_STATUSES,
+    details_after,
+    status_value_after,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +72,8 @@ search_table = sa.Table(
     sa.Column("category", sa.String(32)),
     sa.Column("course", sa.Text),
     sa.Column("assignee", sa.String(100)),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("is_open", sa.Boolean, nullable=False),
     # The words are kept once, where this database's index reads them: `words` (space-separated)
     # on SQLite, for search_fts; `vector` on PostgreSQL. The other column is NULL.
     sa.Column("words", sa.Text),
@@ -73,6 +81,17 @@ search_table = sa.Table(
 )
 sa.Index("search_tickets_newest", search_table.c.submitted_at, search_table.c.reference)
 sa.Index("search_tickets_by_email", search_table.c.requester_email)
+# Open tickets are a few of all: a search within a status or an SLA state walks only them.
+for _name, *_columns in (
+    ("open_newest", "submitted_at", "reference"),
+    ("open_by_status", "status", "submitted_at", "reference"),
+):
+    sa.Index(
+        f"search_tickets_{_name}",
+        *(search_table.c[column] for column in _columns),
+        postgresql_where=search_table.c.is_open,
+        sqlite_where=search_table.c.is_open,
+    )
 # The filters, which PostgreSQL combines with the words' index (a BitmapAnd), or walks newest
 # first within (category, owner: see `search_statements`). Course names are free text: a hash
 # index takes values of any length, where a B-tree refuses long ones.
@@ -150,6 +169,8 @@ class SearchProjection(TicketRows):
         if row is None:
             return None
         changed = details_after(dict(row), domain_event)  # category and course, as the queue
+        changed["status"] = status_value_after(row["status"], domain_event)
+        changed["is_open"] = changed["status"] in OPEN_STATUSES
         match domain_event:
             case Ticket.Assigned():
                 changed["assignee"] = domain_event.assignee
@@ -173,6 +194,8 @@ class SearchProjection(TicketRows):
             "category": submitted.category,
             "course": submitted.course,
             "assignee": None,
+            "status": Status.NEW.value,
+            "is_open": True,
             **self._document(_new_words([], [*texts, submitted.course])),
         }
 
@@ -355,8 +378,8 @@ def search_statements(
     words are rare among the newest tickets, and every match is read through the indexes.
     """
     dialect = connection.dialect.name
-    if dialect == "postgresql" and wanted.words and not _in_queue(where):
-        yield _walk(wanted, where, per_page, cursor, WALK_ROWS_PER_RESULT * (per_page + 1))
+    if dialect == "postgresql" and wanted.words:
+        yield _walk(now, wanted, where, per_page, cursor, WALK_ROWS_PER_RESULT * (per_page + 1))
         connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
         connection.exec_driver_sql("SET LOCAL enable_indexscan = off")
         connection.exec_driver_sql("SET LOCAL enable_indexonlyscan = off")
@@ -364,9 +387,15 @@ def search_statements(
 
 
 def _walk(
-    wanted: Terms, where: QueueFilter, per_page: int, cursor: str | None, budget: int
+    now: datetime,
+    wanted: Terms,
+    where: QueueFilter,
+    per_page: int,
+    cursor: str | None,
+    budget: int,
 ) -> sa.Select[Any]:
-    """The page among the newest `budget` tickets within the filters (see above)."""
+    """The page among the newest `budget` tickets within the search rows' filters (see
+    above); the queue's own filters (SLA state) are read for the tickets the words found."""
     table = search_table
     recent = (
         sa.select(table.c.ticket_id, table.c.submitted_at, table.c.reference, table.c.vector)
@@ -376,18 +405,17 @@ def _walk(
         .limit(budget)
         .subquery("recent")
     )
-    hits = (
-        sa.select(
-            recent.c.ticket_id,
-            recent.c.submitted_at.label("found_at"),
-            recent.c.reference.label("found_reference"),
+    hits = sa.select(
+        recent.c.ticket_id,
+        recent.c.submitted_at.label("found_at"),
+        recent.c.reference.label("found_reference"),
+    ).where(_found(wanted, "postgresql", recent))
+    if _in_queue(where):
+        hits = _queue_filters(
+            hits.join(queue_table, queue_table.c.ticket_id == recent.c.ticket_id), where, now
         )
-        .where(_found(wanted, "postgresql", recent))
-        .order_by(recent.c.submitted_at.desc(), recent.c.reference.desc())
-        .limit(per_page + 1)
-        .subquery("hits")
-    )
-    return _with_queue_rows(hits)
+    newest = (recent.c.submitted_at.desc(), recent.c.reference.desc())
+    return _with_queue_rows(hits.order_by(*newest).limit(per_page + 1).subquery("hits"))
 
 
 def search_query(
@@ -434,7 +462,11 @@ def _search_side(
 def _filters(where: QueueFilter, cursor: str | None) -> list[sa.ColumnElement[bool]]:
     """The filters kept on the search rows, and the cursor."""
     rows = search_table
-    conditions = []
+    conditions: list[sa.ColumnElement[bool]] = []
+    if where.status is not None or where.sla is not None:  # the queue's: open tickets only
+        conditions.append(rows.c.is_open)
+    if where.status is not None:
+        conditions.append(rows.c.status == where.status)
     for column in ("category", "course"):
         value = getattr(where, column)
         if value is not None:

@@ -352,8 +352,13 @@ def test_both_ways_to_a_page_answer_alike(
         clock.advance(minutes=1)
         request(container, f"Quiz {n}", "quiz lesson", category=Category.LOGIN)
     container.desk.assign(tickets[3], assignee="omar", actor="omar")
+    container.desk.respond(tickets[1], message="Looking", actor="omar")
+    container.desk.resolve(tickets[4], summary="Done", actor="omar")
     caught_up(container)
     newest = tickets[::-1]
+    assert found(client, agent, "exam", status="in_progress") == [tickets[1]]
+    on_track = [ref for ref in newest if ref != tickets[4]]
+    assert found(client, agent, "exam", sla="on_track", per_page=4) == on_track[:4]
     assert found(client, agent, "exam", per_page=3) == newest[:3]
     assert found(client, agent, "exam lesson", category="login") == [
         tickets[5],
