@@ -127,6 +127,7 @@ def _measure(container: Container, tickets: int, repeats: int) -> dict[str, list
         "page_queue_mine": _timed(get("/desk/?tab=mine"), repeats),
         "page_queue_unassigned": _timed(get("/desk/?tab=unassigned"), repeats),
         "page_queue_at_risk": _timed(get("/desk/?tab=at_risk"), repeats),
+        "page_queue_breached": _timed(get("/desk/?tab=breached"), repeats),
         "page_ticket_200_messages": _timed(get(f"/desk/tickets/{reference}"), repeats),
     }
 
