@@ -65,9 +65,17 @@ class DeskUser:
     totp_secret: str | None = None
 
     def code(self) -> str:
-        """The current one-time code of the user's authenticator app."""
+        """A one-time code of the user's authenticator app not used yet: a code signs in
+        once, so a second sign-in within the same 30 s waits for the next, as a person would."""
         assert self.totp_secret is not None, f"{self.name} has no second factor"
-        return str(pyotp.TOTP(self.totp_secret).now())
+        totp = pyotp.TOTP(self.totp_secret)
+        while (code := str(totp.now())) == _USED_CODES.get(self.name):
+            time.sleep(0.5)
+        _USED_CODES[self.name] = code
+        return code
+
+
+_USED_CODES: dict[str, str] = {}
 
 
 def desk_user(server: Server, name: str, role: str, *, second_factor: bool = False) -> DeskUser:

@@ -20,7 +20,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +137,7 @@ class Desk:
     omar: DeskUser  # an agent, who reads the console in English
     khaled: DeskUser  # a supervisor, with a second factor
     showcase: str  # a ticket with a follow-up, a canned reply, a note; escalated
+    cookies: dict[str, Any] = field(default_factory=dict)  # each user's first sign-in, kept
 
 
 @pytest.fixture(scope="module")
@@ -237,11 +238,21 @@ def browser(module_chromium: Browser) -> Browser:
 
 
 def signed_in(browser: Browser, desk: Desk, user: DeskUser, language: str, **options: Any) -> Page:
-    """A new browser (context) where USER signed in and reads the console in LANGUAGE."""
-    context = browser.new_context(**{"viewport": DESKTOP, **options})
+    """A new browser (context) where USER is signed in and reads the console in LANGUAGE.
+
+    The first time, through the sign-in form; later, with the session that sign-in gave, as a
+    browser restoring its cookies would (a second factor's code signs in once: signing in
+    again would wait up to 30 s for the next one)."""
+    kept = desk.cookies.get(user.name)
+    state = {"storage_state": kept} if kept else {}
+    context = browser.new_context(**{"viewport": DESKTOP, **options, **state})
     context.set_default_timeout(10_000)
     page = context.new_page()
-    sign_in(page, desk.server, user)
+    if kept:
+        page.goto(f"{desk.server.url}/desk/")
+    else:
+        sign_in(page, desk.server, user)
+        desk.cookies[user.name] = context.storage_state()
     use_language(page, language)
     return page
 
