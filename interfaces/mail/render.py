@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from email import policy
-from email.headerregistry import Address
+from email.headerregistry import Address, HeaderRegistry, MessageIDHeader
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
@@ -123,7 +123,7 @@ class MailRenderer:
         subject_ar, subject_en = SUBJECTS[email.kind]
         subject = f"{subject_ar} | {subject_en} [{email.reference}]"
 
-        message = EmailMessage()
+        message = EmailMessage(policy=THREADING)
         message["Subject"] = subject
         message["From"] = Address(
             "الدعم الفني - Captain Mama Support", addr_spec=self.addresses.support
@@ -161,6 +161,21 @@ class MailRenderer:
     def when_en(self, instant: str | None) -> str:
         """An instant as English readers in the desk's time zone read it."""
         return when(datetime.fromisoformat(instant), "en", self.zone) if instant else "—"
+
+
+def _threading_policy() -> policy.EmailPolicy[EmailMessage]:
+    """The default policy, reading In-Reply-To and References as msg-ids, as Message-ID is.
+
+    Read as unstructured text, a msg-id longer than a line (usual from Microsoft 365) is
+    folded into encoded words, and mail programs no longer find the message it answers."""
+    registry = HeaderRegistry()
+    for name in ("in-reply-to", "references"):  # each carries one msg-id here
+        # typeshed declares MessageIDHeader apart from BaseHeader; it is one at run time
+        registry.map_to_type(name, MessageIDHeader)  # type: ignore[arg-type]
+    return policy.default.clone(header_factory=registry)
+
+
+THREADING = _threading_policy()
 
 
 def check_headers(message: EmailMessage) -> None:

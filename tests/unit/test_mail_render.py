@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from email import policy
 from email.message import EmailMessage
+from email.parser import BytesParser
 
 import pytest
 
@@ -130,3 +132,24 @@ def test_a_reply_to_an_emailed_request_threads_under_it() -> None:
     )
     message = MailRenderer(ADDRESSES)(email)
     assert message["In-Reply-To"] == message["References"] == "<abc@example.org>"
+
+
+def test_a_long_message_id_is_echoed_whole_for_mail_programs_to_thread() -> None:
+    """Microsoft 365's ids are longer than a line: folded into encoded words, they thread
+    nothing."""
+    long_id = (
+        "<PH0PR11MB5000D1E2F3A4B5C6D7E8F9A0B1C2D3E4F5A6B7C8D9E0"
+        "@PH0PR11MB5000.namprd11.prod.outlook.com>"
+    )
+    email = OutgoingEmail(
+        message_id=f"receipt.1.{REFERENCE}",
+        kind=EmailKind.RECEIPT,
+        to="learner@example.org",
+        reference=REFERENCE,
+        context=CONTEXTS[EmailKind.RECEIPT],
+        in_reply_to=long_id,
+    )
+    written = MailRenderer(ADDRESSES)(email).as_bytes()
+    read = BytesParser(policy=policy.compat32).parsebytes(written, headersonly=True)
+    assert len(long_id) > 78
+    assert read["In-Reply-To"] == read["References"] == long_id  # one line each, not encoded
