@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import mailbox
 import threading
 from collections.abc import Iterator
@@ -14,6 +15,8 @@ from application.mail.intake import Action
 from application.runtime.workers import WorkerPool
 from interfaces.mail.listener import mail_listener
 from interfaces.mail.wiring import mailer
+
+log = logging.getLogger(__name__)
 
 
 @click.group("mailer", invoke_without_command=True)
@@ -106,12 +109,18 @@ def smtpd(host: str, port: int) -> None:
 def ingest(files: tuple[Path, ...]) -> None:
     """Receive messages from `.eml` files or mbox mailboxes; one line per message."""
     container = bootstrap()
-    refused = 0
+    refused = failed = 0
     try:
         intake = container.intake
         for path in files:
             for number, raw in enumerate(_messages(path), start=1):
-                outcome = intake.receive(raw)
+                try:
+                    outcome = intake.receive(raw)
+                except Exception as error:  # one message's failure must not lose the rest
+                    log.exception("ingest: %s#%d not recorded", path, number)
+                    failed += 1
+                    click.echo(f"{path}#{number}\tfailed\t-\t{type(error).__name__}: {error}")
+                    continue
                 refused += outcome.action is Action.REFUSED
                 click.echo(
                     f"{path}#{number}\t{outcome.action.value}\t{outcome.reference or '-'}"
@@ -119,16 +128,23 @@ def ingest(files: tuple[Path, ...]) -> None:
                 )
     finally:
         container.close()
-    if refused:
-        raise click.ClickException(f"{refused} message(s) refused")
+    if refused or failed:
+        said = [f"{refused} message(s) refused"] if refused else []
+        said += [f"{failed} not recorded (ingest them again)"] if failed else []
+        raise click.ClickException(", ".join(said))
 
 
 def _messages(path: Path) -> Iterator[bytes]:
-    """The raw messages of an mbox file (it starts with `From `), else the file as one."""
+    """The raw messages of an mbox file (it starts with `From `), else the file as one.
+
+    A `.eml` file is one message even when a mail program saved it with an mbox `From `
+    line first (that line is the envelope, not part of the message): read as an mbox, a line
+    of its body starting with `From ` would cut it in two."""
     with path.open("rb") as file:
         is_mbox = file.read(5) == b"From "
-    if not is_mbox:
-        yield path.read_bytes()
+    if path.suffix.lower() == ".eml" or not is_mbox:
+        raw = path.read_bytes()
+        yield raw.split(b"\n", 1)[1] if is_mbox and b"\n" in raw else raw
         return
     box = mailbox.mbox(path, create=False)
     try:

@@ -215,3 +215,44 @@ def test_ingest_refuses_a_broken_file_and_goes_on(
     assert result.exit_code == 1
     assert "\trefused\t" in result.output
     assert "\tcreated\t" in result.output
+
+
+def test_an_eml_saved_with_an_mbox_envelope_line_is_one_message(
+    container: Container, tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    body = "I cannot sign in.\nFrom the login page I get an error.\nCategory: login\nCourse: Python"
+    eml = tmp_path / "saved.eml"
+    envelope = b"From learner@example.org Mon Dec  7 10:00:00 2026\n"
+    eml.write_bytes(envelope + mail(body, "Cannot sign in").as_bytes())
+
+    result = CliRunner().invoke(ingest, [str(eml)], env=cli_env)
+
+    assert result.exit_code == 0, result.output
+    [line] = [line.split("\t") for line in result.output.splitlines()]
+    assert line[1] == "created"
+    assert "From the login page" in container.desk.ticket(line[2]).description
+
+
+def test_ingest_goes_on_after_a_message_it_could_not_record_and_says_so(
+    container: Container, tmp_path: Path, cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    received = MailIntake.receive
+
+    def failing_once(self: MailIntake, raw: bytes, *args: object, **kwargs: object) -> object:
+        if b"Subject: Breaks" in raw:
+            raise RuntimeError("the database went away")
+        return received(self, raw, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(MailIntake, "receive", failing_once)
+    box = mailbox.mbox(tmp_path / "inbox.mbox")
+    for subject in ("Breaks", "Cannot sign in"):
+        box.add(mail(ENGLISH, subject))
+    box.flush()
+    box.close()
+
+    result = CliRunner().invoke(ingest, [str(tmp_path / "inbox.mbox")], env=cli_env)
+
+    assert result.exit_code == 1
+    lines = [line.split("\t")[1] for line in result.output.splitlines() if "\t" in line]
+    assert lines == ["failed", "created"]
+    assert "1 not recorded (ingest them again)" in result.output
