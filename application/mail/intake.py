@@ -27,6 +27,7 @@ A message (by its Message-ID) has one effect however often it arrives. Automatic
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -119,15 +120,16 @@ class MailIntake:
             return IntakeOutcome(Action.REFUSED, detail=str(refusal))
         if email.automatic or email.sender.lower() in self._own_addresses():
             return IntakeOutcome(Action.IGNORED, detail="automatic mail is not a request")
-        earlier = self._claim(email.message_id)
+        key = _delivery_key(email)
+        earlier = self._claim(key, legacy=email.message_id)
         if earlier is not None:
             return earlier
         try:
             outcome = self._apply(email)
         except BaseException:
-            self._release(email.message_id)
+            self._release(key)
             raise
-        self._record(email.message_id, outcome)
+        self._record(key, outcome)
         return outcome
 
     # ---- rules --------------------------------------------------------------------------------
@@ -240,9 +242,22 @@ class MailIntake:
 
     # ---- one effect per message ----------------------------------------------------------------
 
-    def _claim(self, message_id: str) -> IntakeOutcome | None:
-        """Take the message for handling; if it was handled (or is being), say how."""
+    def _claim(self, message_id: str, legacy: str) -> IntakeOutcome | None:
+        """Take the message for handling; if it was handled (or is being), say how.
+
+        `message_id` is the message's key (`_delivery_key`); `legacy`, the key earlier
+        releases used (the Message-ID alone), so that a redelivery of a message they
+        recorded still has one effect."""
         now = self.desk.clock()
+        with self.engine.connect() as connection:
+            before = connection.execute(
+                sa.select(inbound_table.c.action, inbound_table.c.reference).where(
+                    inbound_table.c.message_id == legacy, inbound_table.c.action.is_not(None)
+                )
+            ).first()
+        if before is not None:
+            detail = f"already received ({before.action})"
+            return IntakeOutcome(Action.DUPLICATE, before.reference, detail)
         try:
             with self.engine.begin() as connection:
                 connection.execute(
@@ -291,6 +306,14 @@ class MailIntake:
                 )
         except sa.exc.SQLAlchemyError:
             log.exception("intake: claim on %s not released", message_id)
+
+
+def _delivery_key(email: InboundEmail) -> str:
+    """What makes a delivery the same message: its Message-ID from the same sender. Ids are
+    chosen by senders, so another sender's message with a reused id is another message
+    (bounded: a msg-id is at most 250 characters, the key 267)."""
+    sender = hashlib.sha256(email.sender.casefold().encode()).hexdigest()[:16]
+    return f"{email.message_id} {sender}"
 
 
 def _first_line(text: str) -> str:

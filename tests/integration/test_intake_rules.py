@@ -8,7 +8,7 @@ from email.utils import make_msgid, parseaddr
 import pytest
 
 from application.bootstrap import Container
-from application.mail.intake import Action, MailIntake
+from application.mail.intake import Action, MailIntake, inbound_table
 from application.mail.notifications import Addresses
 from domain.categories import Category
 from domain.escalation import EscalationReason
@@ -199,6 +199,36 @@ def test_the_same_message_twice_has_one_effect(container: Container, intake: Mai
     assert intake.receive(follow_up).action is Action.FOLLOW_UP
     assert intake.receive(follow_up).action is Action.DUPLICATE
     assert events(container, first.reference or "") == ["Submitted", "FollowUpReceived"]
+
+
+def test_another_senders_message_with_a_reused_id_is_another_message(
+    container: Container, intake: MailIntake
+) -> None:
+    reused = "<1@localhost>"  # ids some mail programs and scripts give every message
+    first = intake.receive(mail(ENGLISH_REQUEST, "Cannot sign in", message_id=reused))
+    other = mail(ENGLISH_REQUEST, "Cannot sign in", sender="other@example.org", message_id=reused)
+    second = intake.receive(other)
+    assert (first.action, second.action) == (Action.CREATED, Action.CREATED)
+    assert first.reference != second.reference
+    assert container.desk.ticket(second.reference or "").requester_email == "other@example.org"
+    assert intake.receive(other).action is Action.DUPLICATE
+
+
+def test_a_redelivery_of_a_message_recorded_under_its_id_alone_has_no_second_effect(
+    container: Container, intake: MailIntake
+) -> None:
+    """Messages received before deliveries were keyed on the sender too are kept by id."""
+    with container.engine.begin() as connection:
+        connection.execute(
+            inbound_table.insert().values(
+                message_id="<old@example.org>",
+                received_at=container.desk.clock(),
+                action="created",
+                reference="CM-0000-0000",
+            )
+        )
+    again = intake.receive(mail(ENGLISH_REQUEST, "Cannot sign in", message_id="<old@example.org>"))
+    assert (again.action, again.reference) == (Action.DUPLICATE, "CM-0000-0000")
 
 
 def test_a_message_without_message_id_is_recognised_by_its_content(
