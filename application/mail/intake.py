@@ -39,7 +39,12 @@ from sqlalchemy.engine import Engine
 
 from application.desk import Outcome, SupportDesk
 from application.mail.authentication import vouched_for
-from application.mail.message import InboundEmail, MessageRefused, parse_email
+from application.mail.message import (
+    AutomaticWithoutSender,
+    InboundEmail,
+    MessageRefused,
+    parse_email,
+)
 from application.mail.notifications import Addresses
 from application.mail.outbox import mail_metadata
 from application.mail.statements import read_category, read_course
@@ -112,10 +117,23 @@ class MailIntake:
         """Whether mail to this address is for the desk (the listener refuses the rest)."""
         return address.strip().lower() in self._own_addresses()
 
-    def receive(self, raw: bytes, envelope_recipients: Sequence[str] = ()) -> IntakeOutcome:
-        """Apply the rules to one raw message; the same Message-ID twice has one effect."""
+    def receive(
+        self,
+        raw: bytes,
+        envelope_recipients: Sequence[str] = (),
+        envelope_sender: str | None = None,
+    ) -> IntakeOutcome:
+        """Apply the rules to one raw message; the same message twice has one effect.
+
+        `envelope_sender` is the SMTP reverse-path when the door knows it: empty (`<>`) for
+        bounces and automatic replies (RFC 5321 4.5.5, RFC 3834), which are never requests.
+        """
+        if envelope_sender is not None and envelope_sender.strip(" <>") == "":
+            return IntakeOutcome(Action.IGNORED, detail="a bounce or automatic reply (null sender)")
         try:
             email = parse_email(raw, envelope_recipients)
+        except AutomaticWithoutSender:
+            return IntakeOutcome(Action.IGNORED, detail="automatic mail is not a request")
         except MessageRefused as refusal:
             return IntakeOutcome(Action.REFUSED, detail=str(refusal))
         if email.automatic or email.sender.lower() in self._own_addresses():

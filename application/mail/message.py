@@ -49,6 +49,11 @@ class MessageRefused(ValueError):
     """The message cannot be read as an email, or is too large."""
 
 
+class AutomaticWithoutSender(MessageRefused):
+    """A bounce or automatic reply that names no usable sender: to be ignored, not refused
+    (refusing it would make the mail server bounce a bounce)."""
+
+
 @dataclass(frozen=True)
 class InboundEmail:
     """What the rules need from a raw message."""
@@ -142,6 +147,8 @@ def parse_email(raw: bytes, envelope_recipients: Sequence[str] = ()) -> InboundE
     try:
         sender = read_sender(senders)
     except SenderRefused as refusal:
+        if _is_automatic(message, " ".join(senders)):
+            raise AutomaticWithoutSender(str(refusal)) from None
         raise MessageRefused(str(refusal)) from None
     if _depth(message) > MAX_DEPTH:
         raise MessageRefused(f"the message's parts nest deeper than {MAX_DEPTH}")
@@ -174,17 +181,41 @@ def _raw_fields(message: Message, name: str) -> list[str]:
     ]
 
 
+# Subjects that out-of-office replies and bounces start with, where their senders add no
+# header that says so (Exchange and Outlook, iCloud, many hosted servers), in the languages
+# the desk's learners write in and the servers' own.
+_AUTOMATIC_SUBJECT = re.compile(
+    r"^\s*(?:"
+    # out-of-office replies: the words, then a colon before the subject they answer
+    r"(?:automatic reply|auto[ -]?reply|auto[ -]?response|out of (?:the )?office(?: autoreply)?"
+    r"|réponse automatique|abwesenheitsnotiz|automatische antwort|respuesta automática"
+    r"|risposta automatica|رد تلقائي|الرد التلقائي|رد آلي)\s*:"
+    # bounces: the words, then a colon, a parenthesis or nothing
+    r"|(?:undeliverable|undelivered mail returned to sender|delivery status notification"
+    r"|mail delivery failed|returned mail|failure notice)\s*(?:[:(]|$)"
+    r")",
+    re.IGNORECASE,
+)
+
+
 def _is_automatic(message: Message, sender: str) -> bool:
+    """Whether a robot sent the message (RFC 3834 and the markers servers use instead)."""
     auto = str(message.get("Auto-Submitted", "no")).strip().lower()
     precedence = str(message.get("Precedence", "")).strip().lower()
-    local = sender.partition("@")[0].lower()
+    local = sender.partition("@")[0].lower().strip(' <"')
+    subject = " ".join(printable(str(message.get("Subject", "")), multiline=False).split())
     return (
         (auto != "" and auto != "no")
         or precedence in ("bulk", "junk", "list", "auto_reply")
         or message.get("X-Autoreply") is not None
         or message.get("X-Autorespond") is not None
-        or local in ("mailer-daemon", "postmaster")
+        # Exchange marks its own automatic messages so that other robots do not answer them.
+        or message.get("X-Auto-Response-Suppress") is not None
+        # The null reverse-path, as the delivering server recorded it (RFC 5321 4.4).
+        or str(message.get("Return-Path", "")).strip() == "<>"
+        or local.rpartition(" ")[2] in ("mailer-daemon", "postmaster")
         or message.get_content_type() == "multipart/report"
+        or _AUTOMATIC_SUBJECT.match(subject) is not None
     )
 
 

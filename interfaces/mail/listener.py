@@ -93,7 +93,7 @@ class IntakeHandler:
         try:
             # The desk's calls block (database); keep them off the event loop.
             outcome = await loop.run_in_executor(
-                None, self.intake.receive, raw, list(envelope.rcpt_tos)
+                None, self.intake.receive, raw, list(envelope.rcpt_tos), envelope.mail_from
             )
         except Exception:
             log.exception(

@@ -89,6 +89,19 @@ def test_smtp_refuses_an_oversized_message(smtp_port: int) -> None:
     assert send(smtp_port, message).startswith("552")
 
 
+def test_smtp_takes_and_ignores_mail_from_the_null_sender(smtp_port: int) -> None:
+    """Bounces and out-of-office replies come from `MAIL FROM:<>` (RFC 5321, RFC 3834),
+    whatever their headers say: accepted, so the server does not retry, and never a ticket."""
+    message = mail(ENGLISH, "Re: your request")
+    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as client:
+        client.ehlo()
+        code, _ = client.mail("")
+        assert code == 250
+        client.rcpt(SUPPORT)
+        code, answer = client.data(message.as_bytes(policy=policy.SMTP))
+    assert (code, answer.decode()) == (250, "2.0.0 ignored")
+
+
 def test_smtp_refuses_a_message_without_a_sender_and_keeps_listening(smtp_port: int) -> None:
     with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as client:
         client.ehlo()

@@ -248,15 +248,61 @@ def test_a_message_without_message_id_is_recognised_by_its_content(
         {"Auto_Submitted": "auto-replied"},
         {"Precedence": "bulk"},
         {"X_Autoreply": "yes"},
+        {"X_Auto_Response_Suppress": "All"},  # Exchange and Outlook
+        {"Return_Path": "<>"},  # the null sender, as the delivering server wrote it
+        {"Subject": "Automatic reply: {reference}"},
+        {"Subject": "رد تلقائي: {reference}"},
+        {"Subject": "Out of Office: {reference}"},
+        {"Subject": "Auto-Reply: {reference}"},  # iCloud
     ],
 )
 def test_automatic_replies_are_ignored(
     container: Container, intake: MailIntake, headers: dict[str, str]
 ) -> None:
     reference = intake.receive(mail(ENGLISH_REQUEST, "Cannot sign in")).reference or ""
-    outcome = intake.receive(mail("I am out of office.", f"Re: {reference}", **headers))
+    others = {name: value for name, value in headers.items() if name != "Subject"}
+    subject = headers.get("Subject", "Re: {reference}").format(reference=reference)
+    outcome = intake.receive(mail("I am out of office.", subject, **others))
     assert outcome.action is Action.IGNORED
     assert events(container, reference) == ["Submitted"]
+
+
+def test_a_person_whose_subject_starts_with_like_words_is_heard(intake: MailIntake) -> None:
+    for subject in ("Automatic response from the quiz is wrong", "Out of office hours support?"):
+        assert intake.receive(mail(ENGLISH_REQUEST, subject)).action is Action.CREATED
+
+
+@pytest.mark.parametrize("sender", ["", "<>", "Mail Delivery System <>", "MAILER-DAEMON"])
+def test_a_bounce_without_a_usable_sender_is_ignored_not_refused(
+    intake: MailIntake, sender: str
+) -> None:
+    """Refused, it would make the mail server bounce the bounce."""
+    report = EmailMessage()
+    if sender:
+        report["From"] = sender
+    report["To"] = SUPPORT
+    report["Subject"] = "Undelivered Mail Returned to Sender"
+    report.set_content("The mail system could not deliver your message.")
+    report.make_mixed()
+    report.replace_header("Content-Type", 'multipart/report; report-type="delivery-status"')
+    assert intake.receive(report.as_bytes()).action is Action.IGNORED
+
+
+def test_a_message_without_a_usable_sender_from_a_person_is_still_refused(
+    intake: MailIntake,
+) -> None:
+    outcome = intake.receive(b"To: support@captainmama.org\nSubject: help\n\nI cannot sign in.")
+    assert outcome.action is Action.REFUSED
+
+
+def test_a_null_envelope_sender_is_a_robot_whatever_the_message_says(
+    container: Container, intake: MailIntake
+) -> None:
+    outcome = intake.receive(mail(ENGLISH_REQUEST, "Cannot sign in"), [SUPPORT], "")
+    assert outcome.action is Action.IGNORED
+    assert intake.receive(mail(ENGLISH_REQUEST, "Cannot sign in"), [SUPPORT], LEARNER).action is (
+        Action.CREATED
+    )
 
 
 def test_bounces_and_our_own_mail_are_ignored(intake: MailIntake) -> None:
