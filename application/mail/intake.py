@@ -50,6 +50,7 @@ from application.mail.outbox import mail_metadata
 from application.mail.statements import read_category, read_course
 from domain.errors import InvalidRequest, TicketNotFound, TransitionRefused
 from domain.escalation import EscalationReason
+from domain.reference import Reference
 from domain.request import REQUESTER, Channel
 from domain.ticket import Ticket
 
@@ -240,13 +241,27 @@ class MailIntake:
         return IntakeOutcome(Action.CREATED, outcome.reference)
 
     def _ticket_quoted(self, email: InboundEmail) -> Ticket | None:
-        reference = email.quoted_reference
+        """The ticket the message is about: the one whose email it answers (our Message-IDs
+        name their ticket), else the reference it quotes (P6.1)."""
+        reference = self._answered(email) or email.quoted_reference
         if reference is None:
             return None
         try:
             return self.desk.ticket(reference)
         except TicketNotFound:
             return None
+
+    def _answered(self, email: InboundEmail) -> Reference | None:
+        """The ticket of the desk's own email that the message replies to, if any: mail
+        programs keep In-Reply-To and References when people change the subject and quote
+        nothing."""
+        ours = f"@{self.addresses.domain}>".lower()
+        for message_id in email.replies_to:
+            if message_id.lower().endswith(ours):
+                reference = Reference.find_in(message_id[1 : -len(ours)])
+                if reference is not None:
+                    return reference
+        return None
 
     def _own_addresses(self) -> frozenset[str]:
         return frozenset(

@@ -69,6 +69,9 @@ class InboundEmail:
     automatic: bool
     authentication_results: tuple[str, ...]
     """The Authentication-Results fields as they arrived, topmost first (RFC 8601)."""
+    replies_to: tuple[str, ...] = ()
+    """The well-formed msg-ids the message answers: In-Reply-To, then References from the
+    newest back."""
 
     @property
     def quoted_reference(self) -> Reference | None:
@@ -165,7 +168,23 @@ def parse_email(raw: bytes, envelope_recipients: Sequence[str] = ()) -> InboundE
         text=_text(message),
         automatic=_is_automatic(message, sender.address),
         authentication_results=tuple(_raw_fields(message, "Authentication-Results")),
+        replies_to=_replies_to(message),
     )
+
+
+def _replies_to(message: Message) -> tuple[str, ...]:
+    """In-Reply-To's ids, then References' newest first; only strict msg-ids, each once."""
+    found: list[str] = []
+    for name in ("In-Reply-To", "References"):
+        for value in _raw_fields(message, name):
+            ids = _ANY_ID.findall(value)
+            found.extend(reversed(ids) if name == "References" else ids)
+    strict = (strict_message_id(candidate) for candidate in found[:MAX_THREAD_IDS])
+    return tuple(dict.fromkeys(candidate for candidate in strict if candidate))
+
+
+_ANY_ID = re.compile(r"<[^<>\s]{1,250}>")  # at most MAX_MESSAGE_ID_CHARS in all
+MAX_THREAD_IDS = 100
 
 
 def _raw_fields(message: Message, name: str) -> list[str]:

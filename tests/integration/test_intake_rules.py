@@ -9,7 +9,7 @@ import pytest
 
 from application.bootstrap import Container
 from application.mail.intake import Action, MailIntake, inbound_table
-from application.mail.notifications import Addresses
+from application.mail.notifications import Addresses, EmailKind, email_id
 from domain.categories import Category
 from domain.escalation import EscalationReason
 from domain.request import Channel
@@ -186,6 +186,36 @@ def test_sender_address_matches_the_requester_whatever_its_case(
     reference = intake.receive(mail(ENGLISH_REQUEST, "Cannot sign in")).reference or ""
     outcome = intake.receive(mail("Hello?", f"Re: {reference}", sender="LEARNER@Example.org"))
     assert outcome.action is Action.FOLLOW_UP
+
+
+def test_a_reply_to_the_receipt_without_the_reference_lands_on_its_ticket(
+    container: Container, intake: MailIntake
+) -> None:
+    """Mail programs keep In-Reply-To and References when people change the subject."""
+    reference = intake.receive(mail(ENGLISH_REQUEST, "Cannot sign in")).reference or ""
+    receipt = f"<{email_id(reference, 1, EmailKind.RECEIPT)}@{container.addresses.domain}>"
+    answered = intake.receive(
+        mail("It works now, thank you!", "All good", In_Reply_To=receipt, References=receipt)
+    )
+    older = intake.receive(
+        mail("And one more thing.", "Another question", References=f"<a@x.org> {receipt}")
+    )
+    assert (answered.action, answered.reference) == (Action.FOLLOW_UP, reference)
+    assert (older.action, older.reference) == (Action.FOLLOW_UP, reference)
+    assert events(container, reference) == ["Submitted", "FollowUpReceived", "FollowUpReceived"]
+
+
+def test_ids_of_other_domains_or_other_senders_thread_nothing(
+    container: Container, intake: MailIntake
+) -> None:
+    reference = intake.receive(mail(ENGLISH_REQUEST, "Cannot sign in")).reference or ""
+    elsewhere = f"<{email_id(reference, 1, EmailKind.RECEIPT)}@evil.example>"
+    ours = f"<{email_id(reference, 1, EmailKind.RECEIPT)}@{container.addresses.domain}>"
+    forged = intake.receive(mail(ENGLISH_REQUEST, "Help", In_Reply_To=elsewhere))
+    stranger = intake.receive(mail(ENGLISH_REQUEST, "Help", sender="x@evil.org", In_Reply_To=ours))
+    assert forged.action is Action.CREATED and forged.reference != reference
+    assert stranger.action is Action.CREATED and stranger.reference != reference
+    assert events(container, reference) == ["Submitted"]
 
 
 def test_the_same_message_twice_has_one_effect(container: Container, intake: MailIntake) -> None:
