@@ -6,6 +6,7 @@ Seen before the bounds: 60,000 recipients in 1.2 MB took 102 s and 600 MB to par
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,7 @@ def deeply_nested(depth: int) -> bytes:
         (many_parts(40_000), "parts"),
         (deeply_nested(MAX_DEPTH + 2), "nest"),
         (HEAD + b"X-Filler: a\r\n" * 50_000 + b"\r\nbody", "header"),
+        (HEAD + b"Thread-Topic: " + b"=?utf-8?b?2YTYpw==?= " * 4_000 + b"\r\n\r\nx", "field"),
     ],
 )
 def test_a_message_out_of_bounds_is_refused_before_the_full_parse(raw: bytes, reason: str) -> None:
@@ -87,3 +89,14 @@ def test_ingest_refuses_the_costly_message_and_reads_the_next(
 
     lines = [line.split("\t") for line in result.output.splitlines() if "\t" in line]
     assert [line[1] for line in lines] == ["refused", "created"], result.output
+
+
+def test_a_huge_encoded_subject_is_read_from_its_start() -> None:
+    """190 KB of encoded words (read whole, the standard parser took a third of a gigabyte):
+    only the start is decoded, and it is decoded right, cut between two encoded words."""
+    word = "=?utf-8?b?" + base64.b64encode("لا أستطيع الدخول ".encode()).decode() + "?="
+    subject = " ".join([word] * 3_400).encode()
+    raw = f"From: {LEARNER}\r\nTo: {SUPPORT}\r\nMessage-ID: <s@example.org>\r\n".encode()
+    email = parse_email(raw + b"Subject: " + subject + b"\r\n\r\nbody\r\n")
+    assert len(subject) > 180_000
+    assert email.subject.startswith("لا أستطيع الدخول لا أستطيع") and len(email.subject) == 300
