@@ -52,6 +52,7 @@ from domain.errors import InvalidRequest, TicketNotFound, TransitionRefused
 from domain.escalation import EscalationReason
 from domain.reference import Reference
 from domain.request import REQUESTER, Channel
+from domain.status import Status
 from domain.ticket import Ticket
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,10 @@ CLAIM_TIMEOUT = timedelta(minutes=10)
 """A message whose handling started this long ago and never finished may be handled again."""
 
 UNVERIFIED = "no trusted mail server vouches for the sender: recorded, not acted on"
+
+REOPEN_WITHIN_BUSINESS_HOURS = 40.0
+"""A requester's reply this soon after the resolution (five business days: the longest
+resolution target, P5.3) reopens the ticket; a later one opens a new ticket naming it."""
 
 inbound_table = sa.Table(
     "mail_inbound",
@@ -76,6 +81,7 @@ class Action(StrEnum):
 
     CREATED = "created"
     FOLLOW_UP = "follow_up"
+    REOPENED = "reopened"
     ESCALATED = "escalated"
     DUPLICATE = "duplicate"
     IGNORED = "ignored"
@@ -160,6 +166,9 @@ class MailIntake:
         )
         to_management = self.addresses.management.lower() in email.recipients
         to_support = self.addresses.support.lower() in email.recipients or not to_management
+        if ticket is not None and from_requester and ticket.status is Status.RESOLVED:
+            if to_support:
+                return self._after_resolution(ticket, email)
         if ticket is not None and from_requester:
             if not self._vouched_for(email):
                 self._follow_up(ticket.reference, email, verified=False)
@@ -194,6 +203,34 @@ class MailIntake:
                 self._follow_up(reference, email, verified=True)
         return IntakeOutcome(Action.FOLLOW_UP, reference)
 
+    def _after_resolution(self, ticket: Ticket, email: InboundEmail) -> IntakeOutcome:
+        """The requester wrote again after the resolution, which the resolution email invites
+        when the problem is not solved: soon after, the ticket is reopened and their message
+        follows; later, it is a new request that names the old one. The message is on the
+        old ticket's record either way (P7.1)."""
+        reference = ticket.reference
+        verified = self._vouched_for(email)
+        resolved_at = ticket.resolved_at or self.desk.clock()
+        since = self.desk.sla.calendar.business_hours_between(resolved_at, self.desk.clock())
+        if since > REOPEN_WITHIN_BUSINESS_HOURS:
+            self._follow_up(reference, email, verified=verified)
+            created = self._new_request(email, follows=reference)
+            detail = f"{reference} was resolved more than five business days ago"
+            return IntakeOutcome(Action.CREATED, created.reference, detail)
+        first = _first_line(email.new_text) or email.subject or "(no text)"
+        said = "" if verified else " (sender not verified)"
+        try:
+            self.desk.reopen(
+                reference,
+                reason=f"The requester wrote again after the resolution{said}: {first[:200]}",
+                actor=REQUESTER,
+            )
+        except TransitionRefused:  # someone reopened it meanwhile: the message still follows
+            self._follow_up(reference, email, verified=verified)
+            return IntakeOutcome(Action.FOLLOW_UP, reference)
+        self._follow_up(reference, email, verified=verified)
+        return IntakeOutcome(Action.REOPENED, reference, UNVERIFIED if not verified else "")
+
     def _vouched_for(self, email: InboundEmail) -> bool:
         return vouched_for(email.authentication_results, self.trusted_authserv, email.sender_domain)
 
@@ -224,9 +261,11 @@ class MailIntake:
         except (InvalidRequest, TransitionRefused) as refusal:
             log.info("intake: details for %s not taken: %s", reference, refusal)
 
-    def _new_request(self, email: InboundEmail) -> IntakeOutcome:
+    def _new_request(self, email: InboundEmail, follows: str | None = None) -> IntakeOutcome:
         text = email.text
         subject = email.subject or _first_line(text) or "(بدون عنوان / no subject)"
+        if follows is not None and follows not in subject:
+            subject = f"{subject[:180]} [{follows}]"  # the earlier ticket, for agents to open
         outcome = self.desk.submit(
             channel=Channel.EMAIL,
             requester_email=email.sender,

@@ -354,6 +354,41 @@ def test_follow_up_on_a_resolved_ticket_to_management_is_recorded_not_escalated(
     assert events(container, reference)[-1] == "FollowUpReceived"
 
 
+def test_not_solved_soon_after_the_resolution_reopens_the_ticket(
+    container: Container, intake: MailIntake, clock: FakeClock
+) -> None:
+    reference = intake.receive(mail(ENGLISH_REQUEST, "Cannot sign in")).reference or ""
+    container.desk.resolve(reference, summary="Reset the password", actor="agent.sara")
+    clock.advance(days=2)
+
+    outcome = intake.receive(mail("It is still not working.\n\n> Reset", f"Re: {reference}"))
+
+    assert (outcome.action, outcome.reference) == (Action.REOPENED, reference)
+    ticket = container.desk.ticket(reference)
+    assert ticket.status.value != "resolved" and ticket.resolved_at is None
+    assert events(container, reference)[-2:] == ["Reopened", "FollowUpReceived"]
+    reopened = list(container.desk.events.get(ticket.id))[-2]
+    assert reopened.actor == "requester"
+    assert reopened.reason.endswith(": It is still not working.")  # type: ignore[attr-defined]
+
+
+def test_a_reply_long_after_the_resolution_is_a_new_request_naming_the_old_one(
+    container: Container, intake: MailIntake, clock: FakeClock
+) -> None:
+    reference = intake.receive(mail(ENGLISH_REQUEST, "Cannot sign in")).reference or ""
+    container.desk.resolve(reference, summary="Reset the password", actor="agent.sara")
+    receipt = f"<{email_id(reference, 1, EmailKind.RECEIPT)}@{container.addresses.domain}>"
+    clock.advance(days=30)
+
+    outcome = intake.receive(mail(ENGLISH_REQUEST, "Same again", In_Reply_To=receipt))
+
+    assert outcome.action is Action.CREATED and outcome.reference != reference
+    assert reference in outcome.detail
+    assert container.desk.ticket(outcome.reference or "").subject == f"Same again [{reference}]"
+    assert events(container, reference)[-1] == "FollowUpReceived"
+    assert container.desk.ticket(reference).status.value == "resolved"
+
+
 @pytest.mark.parametrize(
     "reply",
     [
