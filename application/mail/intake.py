@@ -39,6 +39,7 @@ from sqlalchemy.engine import Engine
 
 from application.desk import Outcome, SupportDesk
 from application.mail.authentication import vouched_for
+from application.mail.bursts import MAX_NEW_REQUESTS, SenderBursts
 from application.mail.message import (
     AutomaticWithoutSender,
     InboundEmail,
@@ -61,6 +62,11 @@ CLAIM_TIMEOUT = timedelta(minutes=10)
 """A message whose handling started this long ago and never finished may be handled again."""
 
 UNVERIFIED = "no trusted mail server vouches for the sender: recorded, not acted on"
+
+BURST = (
+    f"more than {MAX_NEW_REQUESTS} new requests from this sender within the hour: "
+    "added to their newest ticket"
+)
 
 REOPEN_WITHIN_BUSINESS_HOURS = 40.0
 """A requester's reply this soon after the resolution (five business days: the longest
@@ -119,6 +125,7 @@ class MailIntake:
         self.engine = engine
         self.addresses = addresses
         self.trusted_authserv = tuple(trusted_authserv)
+        self.bursts = SenderBursts(engine)
 
     def accepts_recipient(self, address: str) -> bool:
         """Whether mail to this address is for the desk (the listener refuses the rest)."""
@@ -175,6 +182,10 @@ class MailIntake:
                 return IntakeOutcome(Action.FOLLOW_UP, ticket.reference, UNVERIFIED)
             return self._from_requester(ticket, email, to_support, to_management)
         if to_support:
+            newest = self.bursts.newest_if_full(email.sender, self.desk.clock())
+            if newest is not None:  # a loop with a robot, or a flood: kept, and no receipt
+                self._follow_up(newest, email, verified=self._vouched_for(email))
+                return IntakeOutcome(Action.FOLLOW_UP, newest, BURST)
             return self._new_request(email)
         return IntakeOutcome(
             Action.IGNORED, detail="mail to management that quotes no ticket of the sender"
@@ -277,6 +288,7 @@ class MailIntake:
             language=email.language,
             message_id=email.message_id,
         )
+        self.bursts.opened(email.sender, outcome.reference, self.desk.clock())
         return IntakeOutcome(Action.CREATED, outcome.reference)
 
     def _ticket_quoted(self, email: InboundEmail) -> Ticket | None:

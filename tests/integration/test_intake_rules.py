@@ -218,6 +218,27 @@ def test_ids_of_other_domains_or_other_senders_thread_nothing(
     assert events(container, reference) == ["Submitted"]
 
 
+def test_a_robot_answering_each_receipt_with_a_new_message_stops_looping(
+    container: Container, intake: MailIntake, clock: FakeClock
+) -> None:
+    """A robot that labels nothing and quotes nothing opens a few tickets, then its messages
+    join the newest one (kept, and answered with no receipt), until an hour has passed."""
+    robot = "noreply@robot.example"
+    outcomes = []
+    for number in range(5):
+        clock.advance(seconds=1)
+        outcomes.append(intake.receive(mail(f"Thank you {number}", f"Thanks {number}", robot)))
+    assert [o.action for o in outcomes] == [Action.CREATED] * 3 + [Action.FOLLOW_UP] * 2
+    newest = outcomes[2].reference or ""
+    assert {o.reference for o in outcomes[3:]} == {newest}
+    assert "newest ticket" in outcomes[3].detail
+    assert container.desk.ticket(newest).follow_ups == 2
+
+    clock.advance(hours=1)
+    assert intake.receive(mail("Thank you", "Thanks again", robot)).action is Action.CREATED
+    assert intake.receive(mail(ENGLISH_REQUEST, "Help")).action is Action.CREATED  # others
+
+
 def test_the_same_message_twice_has_one_effect(container: Container, intake: MailIntake) -> None:
     raw = mail(ENGLISH_REQUEST, "Cannot sign in", message_id="<once@example.org>")
     first = intake.receive(raw)

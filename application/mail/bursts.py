@@ -1,0 +1,91 @@
+"""New requests by email from one sender in a short time: a loop, or a flood (P7.1).
+
+A robot that answers every email it gets, and labels none of its answers as automatic,
+turns each of the desk's receipts into a new request and so into a new receipt. People rarely
+open more than a few new requests within the hour; past `MAX_NEW_REQUESTS`, a sender's further
+messages are added to their newest ticket instead, where they are kept and read by agents,
+and cause no receipt. The window counts per sender (kept as a hash) and is shared by every
+process through the database.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from application.mail.address import address_tag
+from application.mail.outbox import mail_metadata
+
+WINDOW = timedelta(hours=1)
+MAX_NEW_REQUESTS = 3
+
+bursts_table = sa.Table(
+    "mail_sender_requests",
+    mail_metadata,
+    sa.Column("sender", sa.String(40), primary_key=True),
+    # JSON: {reference: ISO instant} of the tickets the sender's email opened in the window.
+    sa.Column("opened", sa.Text, nullable=False),
+)
+
+
+class SenderBursts:
+    """Counts the new requests each sender's email opened within the window."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def newest_if_full(self, sender: str, now: datetime) -> str | None:
+        """The sender's newest ticket when their window is full (the next message goes there),
+        else None."""
+        with self.engine.connect() as connection:
+            stored = connection.execute(
+                sa.select(bursts_table.c.opened).where(bursts_table.c.sender == _key(sender))
+            ).scalar_one_or_none()
+        opened = _recent(stored, now)
+        if len(opened) < MAX_NEW_REQUESTS:
+            return None
+        return max(opened, key=lambda reference: (opened[reference], reference))
+
+    def opened(self, sender: str, reference: str, now: datetime) -> None:
+        """Count a ticket the sender's email opened."""
+        try:
+            self._add(_key(sender), reference, now)
+        except sa.exc.IntegrityError:  # another process counted this sender's first one
+            self._add(_key(sender), reference, now)
+
+    def _add(self, key: str, reference: str, now: datetime) -> None:
+        with self.engine.begin() as connection:
+            opened = _recent(_locked(connection, key), now)
+            opened[reference] = now
+            kept = json.dumps({ref: at.isoformat() for ref, at in opened.items()})
+            connection.execute(
+                bursts_table.update().where(bursts_table.c.sender == key).values(opened=kept)
+            )
+
+
+def _key(sender: str) -> str:
+    return address_tag(sender.strip().casefold())
+
+
+def _recent(stored: str | None, now: datetime) -> dict[str, datetime]:
+    opened = {ref: datetime.fromisoformat(at) for ref, at in json.loads(stored or "{}").items()}
+    return {ref: at for ref, at in opened.items() if at > now - WINDOW}
+
+
+def _locked(connection: Connection, key: str) -> str:
+    """The sender's row, locked until the transaction ends (written first: a row lock on
+    PostgreSQL, the write lock on SQLite)."""
+    found = connection.execute(
+        bursts_table.update()
+        .where(bursts_table.c.sender == key)
+        .values(opened=bursts_table.c.opened)
+    ).rowcount
+    if not found:
+        connection.execute(bursts_table.insert().values(sender=key, opened="{}"))
+    stored = connection.execute(
+        sa.select(bursts_table.c.opened).where(bursts_table.c.sender == key)
+    ).scalar_one()
+    return str(stored)
