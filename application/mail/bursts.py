@@ -14,10 +14,11 @@ import json
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from application.mail.address import address_tag
 from application.mail.outbox import mail_metadata
+from application.storage.locked import locked_value
 
 WINDOW = timedelta(hours=1)
 MAX_NEW_REQUESTS = 3
@@ -29,6 +30,7 @@ bursts_table = sa.Table(
     # JSON: {reference: ISO instant} of the tickets the sender's email opened in the window.
     sa.Column("opened", sa.Text, nullable=False),
 )
+_SENDER, _OPENED = bursts_table.c.sender, bursts_table.c.opened
 
 
 class SenderBursts:
@@ -58,7 +60,7 @@ class SenderBursts:
 
     def _add(self, key: str, reference: str, now: datetime) -> None:
         with self.engine.begin() as connection:
-            opened = _recent(_locked(connection, key), now)
+            opened = _recent(locked_value(connection, _SENDER, _OPENED, key), now)
             opened[reference] = now
             kept = json.dumps({ref: at.isoformat() for ref, at in opened.items()})
             connection.execute(
@@ -73,19 +75,3 @@ def _key(sender: str) -> str:
 def _recent(stored: str | None, now: datetime) -> dict[str, datetime]:
     opened = {ref: datetime.fromisoformat(at) for ref, at in json.loads(stored or "{}").items()}
     return {ref: at for ref, at in opened.items() if at > now - WINDOW}
-
-
-def _locked(connection: Connection, key: str) -> str:
-    """The sender's row, locked until the transaction ends (written first: a row lock on
-    PostgreSQL, the write lock on SQLite)."""
-    found = connection.execute(
-        bursts_table.update()
-        .where(bursts_table.c.sender == key)
-        .values(opened=bursts_table.c.opened)
-    ).rowcount
-    if not found:
-        connection.execute(bursts_table.insert().values(sender=key, opened="{}"))
-    stored = connection.execute(
-        sa.select(bursts_table.c.opened).where(bursts_table.c.sender == key)
-    ).scalar_one()
-    return str(stored)

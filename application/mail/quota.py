@@ -19,11 +19,12 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from application.mail.address import address_tag
 from application.mail.notifications import OWNER_KINDS, OutgoingEmail
 from application.mail.outbox import mail_metadata
+from application.storage.locked import locked_value
 
 HOUR = timedelta(hours=1)
 
@@ -34,6 +35,7 @@ quota_table = sa.Table(
     # JSON: {message id: ISO instant} of the emails that took a place in the last hour.
     sa.Column("places", sa.Text, nullable=False),
 )
+_MAILBOX, _PLACES = quota_table.c.mailbox, quota_table.c.places
 
 
 class RecipientLimitReached(Exception):
@@ -64,7 +66,7 @@ class RecipientQuota:
 
     def _take(self, mailbox: str, message_id: str, now: datetime) -> datetime | None:
         with self.engine.begin() as connection:
-            stored = json.loads(_locked(connection, mailbox)).items()
+            stored = json.loads(locked_value(connection, _MAILBOX, _PLACES, mailbox)).items()
             places = {taken: datetime.fromisoformat(at) for taken, at in stored}
             places = {taken: at for taken, at in places.items() if at > now - HOUR}
             if message_id not in places and len(places) >= self.per_hour:
@@ -75,20 +77,3 @@ class RecipientQuota:
                 quota_table.update().where(quota_table.c.mailbox == mailbox).values(places=kept)
             )
         return None
-
-
-def _locked(connection: Connection, mailbox: str) -> str:
-    """The mailbox's places, its row locked until the transaction ends."""
-    # Writing first takes the lock on either database (a row lock on PostgreSQL, the write lock
-    # on SQLite), so two mailers count one after the other; a read would not.
-    found = connection.execute(
-        quota_table.update()
-        .where(quota_table.c.mailbox == mailbox)
-        .values(places=quota_table.c.places)
-    ).rowcount
-    if not found:
-        connection.execute(quota_table.insert().values(mailbox=mailbox, places="{}"))
-    places = connection.execute(
-        sa.select(quota_table.c.places).where(quota_table.c.mailbox == mailbox)
-    ).scalar_one()
-    return str(places)
