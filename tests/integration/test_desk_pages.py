@@ -278,6 +278,15 @@ def test_markup_and_bidi_controls_in_any_text_are_shown_as_text(
     assert "<bdi>" in page  # each text is isolated from the page's direction
 
 
+def test_the_desks_own_processes_are_named_in_words(app: Flask, team: Container) -> None:
+    reference = submit(team)
+    team.desk.acknowledge(reference, message_id="receipt.1", actor="system:mailer")
+    caught_up(team)
+    page = signed_in(app, "sara").get(f"/desk/tickets/{reference}").get_data(as_text=True)
+    assert "نظام البريد" in page and "system:mailer" not in page
+    assert "مقدم الطلب" in page
+
+
 def test_an_unknown_reference_is_a_404_page_in_the_viewers_language(
     app: Flask, team: Container
 ) -> None:

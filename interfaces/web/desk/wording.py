@@ -71,6 +71,8 @@ _WORDS: dict[str, tuple[str, str]] = {
     "reference": ("الرقم المرجعي", "Reference"),
     "subject": ("الموضوع", "Subject"),
     "requester": ("مقدم الطلب", "Requester"),
+    "actor_system:mailer": ("نظام البريد", "Mail system"),
+    "actor_system:sla-watch": ("مراقبة المواعيد", "Deadline watch"),
     "sla": ("الالتزام بالموعد", "SLA"),
     "next_due": ("الموعد التالي", "Next due"),
     "time_left": ("الوقت المتبقي (ساعات عمل)", "Time left (business hours)"),
@@ -255,6 +257,13 @@ class Wording:
         """The word of `key`, or the key itself when the console has none (a new status)."""
         found = _WORDS.get(key)
         return found[self._index] if found else key
+
+    def actor(self, name: str) -> str:
+        """Who acted, as the viewer reads it: the requester and the desk's own processes in
+        words, a member of the team by name."""
+        if name == "requester":
+            return self.requester
+        return self.word(f"actor_{name}") if name.startswith("system:") else name
 
     def status(self, value: str) -> str:
         """A ticket status in words."""
