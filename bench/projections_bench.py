@@ -404,42 +404,45 @@ NOW = START + SPAN  # ... up to the instant the queries are asked at
 
 
 def _queue_rows(count: int, seed: int = 11) -> Iterator[dict[str, Any]]:
-    """Half the tickets of the last fortnight are open, and one in a hundred older ones."""
     rng = random.Random(seed)
     for i in range(count):
-        submitted = START + SPAN * (i / count)
-        due = submitted + timedelta(days=3)
-        started = submitted
-        is_open = rng.random() < (0.5 if NOW - submitted < timedelta(days=14) else 0.01)
-        at_risk = due - timedelta(hours=rng.uniform(6, 18))
-        yield {
-            "ticket_id": f"{i:032x}",
-            "reference": f"CM-{i:08d}",
-            "version": 3,
-            "status": rng.choice(("new", "acknowledged", "in_progress")) if is_open else "resolved",
-            "is_open": is_open,
-            "category": rng.choice(list(Category)).value,
-            "course": f"Course {rng.randrange(200)}",
-            "channel": rng.choice(list(Channel)).value,
-            "language": "ar",
-            "assignee": f"agent{rng.randrange(20)}" if rng.random() < 0.7 else None,
-            "last_actor": f"agent{rng.randrange(20)}",
-            "requester_email": f"learner{i}@example.org",
-            "requester_name": "A learner",
-            "subject": "Cannot open the lesson",
-            "description": "The lesson page stays blank.",
-            "submitted_at": submitted,
-            "first_response_due": due,
-            "first_response_at_risk": at_risk,
-            "responded": True,
-            "resolution_started_at": started,
-            "resolution_due": due,
-            "resolution_at_risk": at_risk,
-            "next_due": due if is_open else None,
-            "at_risk_at": at_risk if is_open else None,
-            "escalations": 0,
-            "escalation_level": None,
-        }
+        yield queue_row(rng, i, START + SPAN * (i / count))
+
+
+def queue_row(rng: random.Random, i: int, submitted: datetime) -> dict[str, Any]:
+    """The queue row of ticket number `i`: half the tickets of the last fortnight before
+    `NOW` are open, and one in a hundred older ones."""
+    due = submitted + timedelta(days=3)
+    is_open = rng.random() < (0.5 if NOW - submitted < timedelta(days=14) else 0.01)
+    at_risk = due - timedelta(hours=rng.uniform(6, 18))
+    return {
+        "ticket_id": f"{i:032x}",
+        "reference": f"CM-{i:08d}",
+        "version": 3,
+        "status": rng.choice(("new", "acknowledged", "in_progress")) if is_open else "resolved",
+        "is_open": is_open,
+        "category": rng.choice(list(Category)).value,
+        "course": f"Course {rng.randrange(200)}",
+        "channel": rng.choice(list(Channel)).value,
+        "language": "ar",
+        "assignee": f"agent{rng.randrange(20)}" if rng.random() < 0.7 else None,
+        "last_actor": f"agent{rng.randrange(20)}",
+        "requester_email": f"learner{i}@example.org",
+        "requester_name": "A learner",
+        "subject": "Cannot open the lesson",
+        "description": "The lesson page stays blank.",
+        "submitted_at": submitted,
+        "first_response_due": due,
+        "first_response_at_risk": at_risk,
+        "responded": True,
+        "resolution_started_at": submitted,
+        "resolution_due": due,
+        "resolution_at_risk": at_risk,
+        "next_due": due if is_open else None,
+        "at_risk_at": at_risk if is_open else None,
+        "escalations": 0,
+        "escalation_level": None,
+    }
 
 
 def _report_rows(count: int, seed: int = 13) -> Iterator[dict[str, Any]]:

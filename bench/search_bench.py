@@ -27,15 +27,14 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from bench.measure import Figure, describe, scratch_postgres, sqlalchemy_url
+from bench.projections_bench import NOW, SPAN, START, queue_row
 from domain.categories import Category
 from domain.reference import Reference
-from domain.request import Channel
 from domain.sla import SlaPolicy, SlaState
 from projections.queue import QueueFilter, queue_page, queue_table
 from projections.rows import insert_rows
@@ -48,9 +47,6 @@ from projections.search import (
 )
 from projections.search_text import compact_reference, terms, words
 
-START = datetime(2025, 1, 5, 6, 0, tzinfo=UTC)
-SPAN = timedelta(days=400)
-NOW = START + SPAN
 PER_PAGE = 50
 CHUNK = 100_000  # rows a COPY transaction
 
@@ -163,8 +159,6 @@ def tickets(
         for n in range(max(1, count * 2 // 5))
     ]
     seen: set[str] = set()
-    categories = [c.value for c in Category]
-    channels = [c.value for c in Channel]
     for i in range(count):
         reference = str(Reference.generate(rng))
         while reference in seen:
@@ -181,13 +175,15 @@ def tickets(
         corpus.tickets_with.update(kept)
         submitted = START + SPAN * (i / count)
         ticket_id = uuid.UUID(int=rng.getrandbits(128))
-        queue = _queue_row(rng, ticket_id, reference, email, submitted, language)
-        queue.update(
-            category=rng.choice(categories),
-            channel=rng.choice(channels),
-            subject=" ".join(lang.raw[d] for d in drawn[:5]),
-            description=" ".join(lang.raw[d] for d in drawn[5:]),
-        )
+        queue = queue_row(rng, i, submitted) | {
+            "ticket_id": ticket_id,
+            "reference": reference,
+            "language": language,
+            "requester_email": email,
+            "requester_name": email.split(".")[0],
+            "subject": " ".join(lang.raw[d] for d in drawn[:5]),
+            "description": " ".join(lang.raw[d] for d in drawn[5:]),
+        }
         filters = {name: queue[name] for name in ("category", "course", "assignee")}
         filters |= {"status": queue["status"], "is_open": queue["is_open"]}
         search = {
@@ -202,44 +198,6 @@ def tickets(
             "vector": tsvector_literal(kept),
         }
         yield queue, search
-
-
-def _queue_row(
-    rng: random.Random,
-    ticket_id: uuid.UUID,
-    reference: str,
-    email: str,
-    submitted: datetime,
-    language: str,
-) -> dict[str, Any]:
-    """Half the tickets of the last fortnight are open, and one in a hundred older ones."""
-    due = submitted + timedelta(days=3)
-    is_open = rng.random() < (0.5 if NOW - submitted < timedelta(days=14) else 0.01)
-    at_risk = due - timedelta(hours=rng.uniform(6, 18))
-    return {
-        "ticket_id": ticket_id,
-        "reference": reference,
-        "version": 3,
-        "status": rng.choice(("new", "acknowledged", "in_progress")) if is_open else "resolved",
-        "is_open": is_open,
-        "course": f"Course {rng.randrange(200)}",
-        "language": language,
-        "assignee": f"agent{rng.randrange(20)}" if rng.random() < 0.7 else None,
-        "last_actor": f"agent{rng.randrange(20)}",
-        "requester_email": email,
-        "requester_name": email.split(".")[0],
-        "submitted_at": submitted,
-        "first_response_due": due,
-        "first_response_at_risk": at_risk,
-        "responded": True,
-        "resolution_started_at": submitted,
-        "resolution_due": due,
-        "resolution_at_risk": at_risk,
-        "next_due": due if is_open else None,
-        "at_risk_at": at_risk if is_open else None,
-        "escalations": 0,
-        "escalation_level": None,
-    }
 
 
 def fill(engine: sa.Engine, count: int, vocab: dict[str, Language]) -> Corpus:
