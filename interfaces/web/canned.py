@@ -56,14 +56,15 @@ def _workspace() -> Workspace:
     return container().workspace
 
 
-def _text(fields: dict[str, Any]) -> TemplateText:
+def template_text(fields: dict[str, Any]) -> TemplateText:
+    """A template's texts and macro from loaded fields (the API's body or the console's form)."""
     return TemplateText(
         title=fields["title"],
         text_ar=fields["text_ar"],
         text_en=fields["text_en"],
         category=Category(fields["category"]) if fields.get("category") else None,
         complexity=Complexity(fields["complexity"]) if fields.get("complexity") else None,
-        resolves=fields["resolves"],
+        resolves=bool(fields.get("resolves")),
     )
 
 
@@ -167,7 +168,7 @@ _CHANGE_FIELDS = ("title", "text_ar", "text_en", "category", "complexity", "reso
 def create_template(fields: dict[str, Any]) -> Response:
     """Write a new canned response; unknown placeholders are refused now, not when used."""
     template = _workspace().create_template(
-        fields["id"], _text(fields), fields["reason"], current_principal()
+        fields["id"], template_text(fields), fields["reason"], current_principal()
     )
     return _answer(template, 201)
 
@@ -184,7 +185,7 @@ def revise_template(fields: dict[str, Any], slug: str) -> Response:
     """Change a canned response; answers already given keep the version they used."""
     version = _based_on(slug)
     template = _workspace().revise_template(
-        slug, _text(fields), fields["reason"], current_principal(), version
+        slug, template_text(fields), fields["reason"], current_principal(), version
     )
     return _answer(template)
 

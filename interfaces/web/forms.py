@@ -29,7 +29,7 @@ from application.storage.secrets import persisted_secret
 from application.submission import NoMatchingTicket, requesters_ticket, submit_once
 from domain.categories import Category
 from interfaces.web.lookup import steady_lookup
-from interfaces.web.messages import PAGE_TEXT, STATUS_LABELS, WEEKDAYS, in_arabic
+from interfaces.web.messages import PAGE_TEXT, STATUS_LABELS, WEEKDAYS, field_errors
 from interfaces.web.schemas.public import StatusQuerySchema, SubmissionSchema
 from interfaces.web.services import container
 
@@ -133,14 +133,6 @@ def _page(template: str, status: int = 200, **context: Any) -> Response:
     return response
 
 
-def _field_errors(error: ma.ValidationError) -> dict[str, list[str]]:
-    messages = error.messages if isinstance(error.messages, dict) else {"_": error.messages}
-    errors = in_arabic(messages) if _language() == "ar" else messages
-    return {
-        name: list(value) if isinstance(value, list) else [value] for name, value in errors.items()
-    }
-
-
 @pages.errorhandler(HTTPException)
 def _error_page(error: HTTPException) -> Response:
     # A refused form (too large, too many tries) still answers as a page, in its language.
@@ -168,7 +160,7 @@ def support_form() -> Response:
     try:
         fields = SubmissionSchema().load({**values, "language": _language()})
     except ma.ValidationError as error:
-        return _page("support.html", 422, values=values, errors=_field_errors(error))
+        return _page("support.html", 422, values=values, errors=field_errors(error, _language()))
     built = container()
     nonce, key = checked
     try:
@@ -200,7 +192,7 @@ def status_form() -> Response:
     try:
         query = StatusQuerySchema().load(values)
     except ma.ValidationError as error:
-        return _page("status.html", 422, values=values, errors=_field_errors(error))
+        return _page("status.html", 422, values=values, errors=field_errors(error, _language()))
     lang = _language()
     try:
         with steady_lookup():

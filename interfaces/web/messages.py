@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import marshmallow as ma
+
 from domain.status import Status
 
 # Arabic title and generic detail of each HTTP status a requester may meet; tools read `status`.
@@ -155,3 +157,10 @@ WEEKDAYS = {
     "ar": ("الاثنين", "الثلاثاء", "الأربعاء", "الخميس", "الجمعة", "السبت", "الأحد"),
     "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
 }
+
+
+def field_errors(error: ma.ValidationError, language: str) -> dict[str, list[str]]:
+    """A form's refusal as each field's messages, in the page's language."""
+    messages = error.messages if isinstance(error.messages, dict) else {"_": error.messages}
+    shown = in_arabic(messages) if language == "ar" else messages
+    return {k: list(v) if isinstance(v, list) else [str(v)] for k, v in shown.items()}

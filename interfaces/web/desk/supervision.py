@@ -18,12 +18,12 @@ from application.users import Role
 from domain.categories import Category
 from domain.errors import DomainError, StaleVersion
 from domain.sla import Complexity
-from domain.template import PLACEHOLDERS, Template, TemplateText
-from interfaces.web.canned import template_fields
+from domain.template import PLACEHOLDERS, Template
+from interfaces.web.canned import template_fields, template_text
 from interfaces.web.desk.queue_page import PER_PAGE, checked_cursor, rows_of
 from interfaces.web.desk.session import current, desk, language, page, signed_in
 from interfaces.web.desk.wording import wording
-from interfaces.web.messages import in_arabic
+from interfaces.web.messages import field_errors
 from interfaces.web.schemas.workspace import NewTemplateSchema, RetireSchema, TemplateTextSchema
 from interfaces.web.services import container
 from projections.queue import QueueFilter, queue_page
@@ -32,29 +32,12 @@ from projections.templates import template_rows
 _TEXT_FIELDS = ("title", "text_ar", "text_en", "category", "complexity", "resolves", "reason")
 
 
-def _errors(error: ma.ValidationError) -> dict[str, list[str]]:
-    messages = error.messages if isinstance(error.messages, dict) else {"_": error.messages}
-    shown = in_arabic(messages) if language() == "ar" else messages
-    return {k: list(v) if isinstance(v, list) else [str(v)] for k, v in shown.items()}
-
-
 def _form_values() -> dict[str, Any]:
     values: dict[str, Any] = {k: request.form.get(k, "") for k in ("id", *_TEXT_FIELDS)}
     values["resolves"] = request.form.get("resolves") == "on"
     for optional in ("category", "complexity"):
         values[optional] = values[optional] or None
     return values
-
-
-def _text(fields: dict[str, Any]) -> TemplateText:
-    return TemplateText(
-        title=fields["title"],
-        text_ar=fields["text_ar"],
-        text_en=fields["text_en"],
-        category=Category(fields["category"]) if fields.get("category") else None,
-        complexity=Complexity(fields["complexity"]) if fields.get("complexity") else None,
-        resolves=bool(fields.get("resolves")),
-    )
 
 
 def _values_of(template: Template) -> dict[str, Any]:
@@ -92,10 +75,10 @@ def new_template() -> ResponseReturnValue:
     try:
         fields = NewTemplateSchema().load({k: v for k, v in values.items() if v is not None})
         container().workspace.create_template(
-            fields["id"], _text(fields), fields["reason"], current().principal
+            fields["id"], template_text(fields), fields["reason"], current().principal
         )
     except ma.ValidationError as error:
-        return _editor(422, values=values, errors=_errors(error), creating=True)
+        return _editor(422, values=values, errors=field_errors(error, language()), creating=True)
     except DomainError as refused:
         return _editor(422, values=values, errors={}, notice=str(refused), creating=True)
     return redirect(url_for("desk.template", slug=fields["id"], done="saved"), 303)
@@ -125,10 +108,10 @@ def template(slug: str) -> ResponseReturnValue:
             {k: v for k, v in values.items() if k != "id" and v is not None}
         )
         workspace.revise_template(
-            slug, _text(fields), fields["reason"], current().principal, _version()
+            slug, template_text(fields), fields["reason"], current().principal, _version()
         )
     except ma.ValidationError as error:
-        return _editor(422, errors=_errors(error), **context)
+        return _editor(422, errors=field_errors(error, language()), **context)
     except StaleVersion:
         notice = wording(language()).template_changed_first
         return _editor(409, errors={}, notice=notice, **context)
@@ -153,7 +136,8 @@ def retire_template(slug: str) -> ResponseReturnValue:
             slug, fields["reason"], current().principal, _version()
         )
     except ma.ValidationError as error:
-        return _editor(422, errors={"retire_reason": _errors(error)["reason"]}, **context)
+        reason = field_errors(error, language())["reason"]
+        return _editor(422, errors={"retire_reason": reason}, **context)
     except StaleVersion:
         notice = wording(language()).template_changed_first
         return _editor(409, errors={}, notice=notice, **context)

@@ -26,7 +26,7 @@ from domain.sla import Complexity
 from domain.ticket import Ticket
 from interfaces.web.desk.session import current, desk, language, page, signed_in
 from interfaces.web.desk.wording import wording
-from interfaces.web.messages import in_arabic
+from interfaces.web.messages import field_errors
 from interfaces.web.schemas.tickets import (
     ClassifySchema,
     EscalateSchema,
@@ -93,12 +93,6 @@ def _clocks(ticket: Ticket, now: datetime) -> list[Clock]:
             left = -(now - due)
         clocks.append(Clock(deadline.value, due, state.value, left))
     return clocks
-
-
-def _errors(error: ma.ValidationError) -> dict[str, list[str]]:
-    messages = error.messages if isinstance(error.messages, dict) else {"_": error.messages}
-    shown = in_arabic(messages) if language() == "ar" else messages
-    return {k: list(v) if isinstance(v, list) else [str(v)] for k, v in shown.items()}
 
 
 def _show(
@@ -286,7 +280,7 @@ def act(ref: str, action: str) -> ResponseReturnValue:
     try:
         fields: dict[str, Any] = schema().load(given) if schema else {}
     except ma.ValidationError as error:
-        return _show(ref, 422, action=action, values=values, errors=_errors(error))
+        return _show(ref, 422, action=action, values=values, errors=field_errors(error, language()))
     if action == "extend" and request.form.get("confirm") != "yes":
         return _show_extension(ref, values, fields, version)
     try:
