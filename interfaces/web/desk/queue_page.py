@@ -140,17 +140,17 @@ def queue() -> Response:
     """The queue, in the tab and with the filters asked for."""
     query = _query()
     found, now = _found(query)
+    shown = {"rows": rows_of(found, now), "next_cursor": found.next_cursor, "query": query}
+    if request.args.get("fragment") == "rows":  # the refresh: the rows alone, every 30 s
+        return page("desk/queue_rows.html", **shown)
     return page(
-        "desk/queue_rows.html" if request.args.get("fragment") == "rows" else "desk/queue.html",
+        "desk/queue.html",
         nav="queue",
-        query=query,
         tabs=TABS,
-        rows=rows_of(found, now),
-        next_cursor=found.next_cursor,
         categories=[c.value for c in Category],
         statuses=OPEN_STATUSES,
         team=[member.name for member in container().users.team()],
-        zone=container().calendar.timezone,
+        **shown,
     )
 
 
