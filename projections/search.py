@@ -484,7 +484,9 @@ def _filters(where: QueueFilter, cursor: str | None) -> list[sa.ColumnElement[bo
 
 SEARCH_SIDE_FILTERS = frozenset({"category", "course", "assignee"})
 QUEUE_SIDE_FILTERS = frozenset({"status", "sla", "escalated"})
-"""Every field of `QueueFilter`: the ones kept on the search rows, the ones read in the queue."""
+"""Every field of `QueueFilter`: the ones kept on the search rows, the ones read in the queue
+(a status is also kept on the search rows, with whether the ticket is open, so that a search
+within a status walks only the open tickets; the queue's own row still decides)."""
 
 
 def _in_queue(where: QueueFilter) -> bool:
