@@ -15,6 +15,7 @@ from typing import Any
 import marshmallow as ma
 from flask import Response, request
 
+from domain.calendar import BusinessCalendar
 from domain.categories import Category
 from domain.sla import SlaState
 from interfaces.web.desk.session import current, desk, page, signed_in
@@ -87,16 +88,20 @@ def _filter(query: dict[str, Any], me: str) -> QueueFilter:
     )
 
 
+def time_left(calendar: BusinessCalendar, now: datetime, due: datetime) -> timedelta:
+    """Business time until `due`; once past, the plain time since, negative."""
+    if due > now:
+        return timedelta(hours=calendar.business_hours_between(now, due))
+    return -(now - due)
+
+
 def rows_of(found: QueuePage | SearchPage, now: datetime) -> list[Row]:
     """The page's rows as the console shows them, with the business time left."""
     calendar = container().calendar
     rows = []
     for row in found.rows:
         due = row.get("next_due")
-        left = None
-        if due is not None:
-            hours = calendar.business_hours_between(now, due) if due > now else 0.0
-            left = timedelta(hours=hours) if due > now else -(now - due)
+        left = time_left(calendar, now, due) if due is not None else None
         rows.append(
             Row(
                 reference=row["reference"],

@@ -24,6 +24,7 @@ from domain.errors import DomainError, StaleVersion
 from domain.escalation import EscalationReason
 from domain.sla import Complexity
 from domain.ticket import Ticket
+from interfaces.web.desk.queue_page import time_left
 from interfaces.web.desk.session import current, desk, language, page, signed_in
 from interfaces.web.desk.wording import wording
 from interfaces.web.messages import field_errors
@@ -87,11 +88,7 @@ def _clocks(ticket: Ticket, now: datetime) -> list[Clock]:
             clocks.append(Clock(deadline.value, due, None, None))
             continue
         state = built.sla.state(started[deadline], due, now)
-        if due > now:
-            left = timedelta(hours=built.calendar.business_hours_between(now, due))
-        else:
-            left = -(now - due)
-        clocks.append(Clock(deadline.value, due, state.value, left))
+        clocks.append(Clock(deadline.value, due, state.value, time_left(built.calendar, now, due)))
     return clocks
 
 
