@@ -6,8 +6,9 @@ line). It reads a raw RFC 5322 message and applies the policy's rules:
 - to the support address without a reference: a new ticket (channel `email`); the type of
   problem and the course are read from lines such as `Category: login` / `الفئة: تسجيل الدخول`;
   what is missing is recorded on the ticket, and the requester is asked for it (P3.2);
-- to the support address quoting a reference, from that ticket's requester: a follow-up (P6.1),
-  and an escalation as well when the ticket is already past a due instant;
+- to the support address quoting a reference or answering one of the desk's emails, from that
+  ticket's requester: a follow-up (P6.1), and an escalation as well when the ticket is already
+  past a due instant; on a resolved ticket, a reopening soon after, a new ticket later;
 - to the management address quoting a reference, from that ticket's requester: an escalation
   to supervisory management (P6.2);
 - a message from anyone else never changes that ticket.
@@ -21,8 +22,9 @@ recorded, and never escalates; the SLA watch still escalates every missed deadli
 A new request needs no vouching (P1.1 accepts requests by email), but its address stays
 unconfirmed, so no email of the desk echoes what the request says (see `notifications`).
 
-A message (by its Message-ID) has one effect however often it arrives. Automatic mail
-(autoreplies, bounces, our own emails) is ignored, so that two robots cannot loop.
+A message (by its Message-ID and sender) has one effect however often it arrives. Automatic
+mail (autoreplies, bounces, our own emails) is ignored, and a sender's new requests beyond a
+few an hour join their newest ticket, so that a robot cannot loop with the desk.
 """
 
 from __future__ import annotations
@@ -173,10 +175,9 @@ class MailIntake:
         )
         to_management = self.addresses.management.lower() in email.recipients
         to_support = self.addresses.support.lower() in email.recipients or not to_management
-        if ticket is not None and from_requester and ticket.status is Status.RESOLVED:
-            if to_support:
-                return self._after_resolution(ticket, email)
         if ticket is not None and from_requester:
+            if to_support and ticket.status is Status.RESOLVED:
+                return self._after_resolution(ticket, email)
             if not self._vouched_for(email):
                 self._follow_up(ticket.reference, email, verified=False)
                 return IntakeOutcome(Action.FOLLOW_UP, ticket.reference, UNVERIFIED)
@@ -221,8 +222,8 @@ class MailIntake:
         old ticket's record either way (P7.1)."""
         reference = ticket.reference
         verified = self._vouched_for(email)
-        resolved_at = ticket.resolved_at or self.desk.clock()
-        since = self.desk.sla.calendar.business_hours_between(resolved_at, self.desk.clock())
+        now = self.desk.clock()
+        since = self.desk.sla.calendar.business_hours_between(ticket.resolved_at or now, now)
         if since > REOPEN_WITHIN_BUSINESS_HOURS:
             self._follow_up(reference, email, verified=verified)
             created = self._new_request(email, follows=reference)
