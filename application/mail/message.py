@@ -190,7 +190,7 @@ def _replies_to(message: Message) -> tuple[str, ...]:
     return tuple(dict.fromkeys(candidate for candidate in strict if candidate))
 
 
-_ANY_ID = re.compile(r"<[^<>\s]{1,250}>")  # at most MAX_MESSAGE_ID_CHARS in all
+_ANY_ID = re.compile(r"<[^<>\s]{1,250}>")  # longer ones are never strict msg-ids anyway
 MAX_THREAD_IDS = 100
 
 
