@@ -19,6 +19,7 @@ from email.utils import getaddresses
 from html.parser import HTMLParser
 
 from application.mail.address import SenderRefused, read_sender
+from application.mail.automatic import is_automatic
 from application.mail.statements import unquoted
 from domain.reference import Reference
 from domain.text import printable
@@ -157,7 +158,7 @@ def parse_email(raw: bytes, envelope_recipients: Sequence[str] = ()) -> InboundE
     try:
         sender = read_sender(senders)
     except SenderRefused as refusal:
-        if _is_automatic(message, " ".join(senders), subject):
+        if is_automatic(message, " ".join(senders), subject):
             raise AutomaticWithoutSender(str(refusal)) from None
         raise MessageRefused(str(refusal)) from None
     if _depth(message) > MAX_DEPTH:
@@ -173,7 +174,7 @@ def parse_email(raw: bytes, envelope_recipients: Sequence[str] = ()) -> InboundE
         recipients=frozenset(a.strip().lower() for a in recipients if a.strip()),
         subject=subject[:300],
         text=_text(message),
-        automatic=_is_automatic(message, sender.address, subject),
+        automatic=is_automatic(message, sender.address, subject),
         authentication_results=tuple(_raw_fields(message, "Authentication-Results")),
         replies_to=_replies_to(message),
     )
@@ -218,43 +219,6 @@ def _raw_fields(message: Message, name: str) -> list[str]:
         .strip()
         for value in values
     ]
-
-
-# Subjects that out-of-office replies and bounces start with, where their senders add no
-# header that says so (Exchange and Outlook, iCloud, many hosted servers), in the languages
-# the desk's learners write in and the servers' own.
-_AUTOMATIC_SUBJECT = re.compile(
-    r"^\s*(?:"
-    # out-of-office replies: the words, then a colon before the subject they answer
-    r"(?:automatic reply|auto[ -]?reply|auto[ -]?response|out of (?:the )?office(?: autoreply)?"
-    r"|réponse automatique|abwesenheitsnotiz|automatische antwort|respuesta automática"
-    r"|risposta automatica|رد تلقائي|الرد التلقائي|رد آلي)\s*:"
-    # bounces: the words, then a colon, a parenthesis or nothing
-    r"|(?:undeliverable|undelivered mail returned to sender|delivery status notification"
-    r"|mail delivery failed|returned mail|failure notice)\s*(?:[:(]|$)"
-    r")",
-    re.IGNORECASE,
-)
-
-
-def _is_automatic(message: Message, sender: str, subject: str) -> bool:
-    """Whether a robot sent the message (RFC 3834 and the markers servers use instead)."""
-    auto = str(message.get("Auto-Submitted", "no")).strip().lower()
-    precedence = str(message.get("Precedence", "")).strip().lower()
-    local = sender.partition("@")[0].lower().strip(' <"')
-    return (
-        (auto != "" and auto != "no")
-        or precedence in ("bulk", "junk", "list", "auto_reply")
-        or message.get("X-Autoreply") is not None
-        or message.get("X-Autorespond") is not None
-        # Exchange marks its own automatic messages so that other robots do not answer them.
-        or message.get("X-Auto-Response-Suppress") is not None
-        # The null reverse-path, as the delivering server recorded it (RFC 5321 4.4).
-        or str(message.get("Return-Path", "")).strip() == "<>"
-        or local.rpartition(" ")[2] in ("mailer-daemon", "postmaster")
-        or message.get_content_type() == "multipart/report"
-        or _AUTOMATIC_SUBJECT.match(subject) is not None
-    )
 
 
 def _text(message: EmailMessage) -> str:

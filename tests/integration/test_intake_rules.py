@@ -223,7 +223,7 @@ def test_a_robot_answering_each_receipt_with_a_new_message_stops_looping(
 ) -> None:
     """A robot that labels nothing and quotes nothing opens a few tickets, then its messages
     join the newest one (kept, and answered with no receipt), until an hour has passed."""
-    robot = "noreply@robot.example"
+    robot = "orders@shop.example"  # a robot whose address does not say so
     outcomes = []
     for number in range(5):
         clock.advance(seconds=1)
