@@ -236,8 +236,6 @@ def pipe(container: Container) -> Iterator[tuple[Flask, dict[str, str]]]:
 @pytest.mark.parametrize(
     "sender",
     [
-        "learner@example.org <evil@evil.org>",  # Python read the first, DMARC checks the second
-        "Name@x <evil@evil.org>",
         "learner@=?utf-8?q?example.org?=",  # an encoded word inside the address
         "=?utf-8?q?learner?=@example.org",
         "learner@example.org, evil@evil.org",
@@ -260,13 +258,21 @@ def test_a_from_field_that_could_pose_as_the_requester_is_refused_by_the_http_pi
     assert kinds(container, reference) == ["Submitted"]
 
 
+@pytest.mark.parametrize(
+    "sender",
+    [
+        '"learner@example.org" <evil@evil.org>',
+        # Unquoted: Python alone would read the first address; DMARC checks the second.
+        "learner@example.org <evil@evil.org>",
+        "Name@x <evil@evil.org>",
+    ],
+)
 def test_a_display_name_showing_the_requesters_address_is_not_the_requester(
-    container: Container, clock: FakeClock, pipe: tuple[Flask, dict[str, str]]
+    container: Container, clock: FakeClock, pipe: tuple[Flask, dict[str, str]], sender: str
 ) -> None:
     app, headers = pipe
     reference = late_ticket(container, clock)
     auth = (f"{MX}; dmarc=pass header.from=evil.org",)
-    sender = '"learner@example.org" <evil@evil.org>'
 
     answer = app.test_client().post(
         "/api/v1/inbound/email",
