@@ -110,8 +110,20 @@ def _one_line(text: str) -> str:
     return " ".join(text.encode("ascii", "replace").decode("ascii").split())[:200]
 
 
+MAX_LINE_BYTES = 64 * 1024
+"""RFC 5321 allows 1000 bytes a line, but real senders write longer ones (HTML and JSON on one
+line): refusing those would bounce a person's request; the message's size is bounded anyway."""
+
+
+class _LenientSMTP(SMTP):
+    line_length_limit = MAX_LINE_BYTES
+
+
 class ListeningController(Controller):
     """An aiosmtpd controller on which port 0 picks a free port (read `port` after `start`)."""
+
+    def factory(self) -> SMTP:
+        return _LenientSMTP(self.handler, **self.SMTP_kwargs)
 
     def _trigger_server(self) -> Any:
         # With port 0 the system chose the port: learn it before the readiness probe uses it.

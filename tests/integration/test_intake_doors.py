@@ -102,6 +102,27 @@ def test_smtp_takes_and_ignores_mail_from_the_null_sender(smtp_port: int) -> Non
     assert (code, answer.decode()) == (250, "2.0.0 ignored")
 
 
+def test_smtp_takes_a_message_with_lines_longer_than_rfc_5321s_thousand_bytes(
+    container: Container, smtp_port: int
+) -> None:
+    """Real senders write HTML or JSON on one line; refusing it would bounce a request."""
+    line = "x" * 3_000
+    raw = (
+        f"From: {LEARNER}\r\nTo: {SUPPORT}\r\nSubject: One long line\r\n"
+        f"Message-ID: <long-line@example.org>\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Transfer-Encoding: 7bit\r\n\r\n{ENGLISH}{line}\r\n"
+    ).encode()
+    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as client:
+        client.ehlo()
+        client.mail(LEARNER)
+        client.rcpt(SUPPORT)
+        code, said = client.data(raw)
+    answer = f"{code} {said.decode()}"
+    assert answer.startswith("250 2.0.0 created")
+    reference = answer.split()[-1]
+    assert line in container.desk.ticket(reference).description
+
+
 def test_smtp_refuses_a_message_without_a_sender_and_keeps_listening(smtp_port: int) -> None:
     with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as client:
         client.ehlo()
