@@ -140,7 +140,6 @@ class MailRenderer:
         # Automatic mail: autoresponders must not answer it, and the desk ignores replies
         # that carry this header, so two robots cannot loop.
         message["Auto-Submitted"] = "auto-generated"
-        message["Content-Language"] = "ar, en"
         message["X-Supportdesk-Reference"] = email.reference
         message.set_content(f"{arabic}\n\n{'-' * 40}\n\n{english}\n")
         message.add_alternative(
@@ -151,6 +150,8 @@ class MailRenderer:
             ),
             subtype="html",
         )
+        # After the parts are made: making them moves every Content- field into the first.
+        message["Content-Language"] = "ar, en"
         check_headers(message)
         return message
 

@@ -94,6 +94,7 @@ def test_every_kind_renders_arabic_first_then_english(kind: EmailKind) -> None:
     assert REFERENCE in str(message["Subject"]) and REFERENCE in text
     assert message["Message-ID"] == f"<{kind.value}.1.{REFERENCE}@captainmama.org>"
     assert message["Auto-Submitted"] == "auto-generated"
+    assert message["Content-Language"] == "ar, en"  # for screen readers and translators
     assert message["Reply-To"] == "support@captainmama.org"
 
 
