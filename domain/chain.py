@@ -53,12 +53,17 @@ def event_hash(event_type: str, state: Mapping[str, Any]) -> str:
     event's fields as it reads them while the stored fields still verified. Events of the
     first version store none, so their hashes are what they always were.
     """
+    return hashlib.sha256(hashed_document(event_type, state).encode("utf-8")).hexdigest()
+
+
+def hashed_document(event_type: str, state: Mapping[str, Any]) -> str:
+    """The exact text whose SHA-256 is the event's hash (UTF-8): JSON with sorted keys and no
+    spaces, instants in UTC. Given to anyone who checks a copy of the record by hand."""
     content = {
         k: v for k, v in state.items() if k != "hash" and not (k == "class_version" and v == 1)
     }
     document = {"type": event_type, "state": _canonical(content)}
-    encoded = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+    return json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def event_type_name(topic_or_class: str | type) -> str:
