@@ -25,6 +25,7 @@ class Role(StrEnum):
     AUDITOR = "auditor"
     ANALYST = "analyst"
     INTAKE = "intake"  # a mail server piping inbound messages
+    PRIVACY = "privacy"  # the data-protection officer: learners' copies of their data
 
 
 class UserError(ValueError):

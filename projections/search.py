@@ -531,3 +531,15 @@ def _has_words(wanted: Terms, dialect: str, rows: sa.FromClause) -> sa.ColumnEle
         .where(sa.literal_column(_FTS).match(sa.bindparam("words", " ".join(phrases))))
     )
     return rows.c.fts_key.in_(matched)
+
+
+def tickets_of_requester(engine: Engine, email: str) -> list[str]:
+    """The references of the tickets requested from `email`, oldest first, through the index
+    on the address (the learner's right of access)."""
+    query = (
+        sa.select(search_table.c.reference)
+        .where(search_table.c.requester_email == email.strip().lower())
+        .order_by(search_table.c.submitted_at, search_table.c.reference)
+    )
+    with engine.connect() as connection:
+        return list(connection.execute(query).scalars())

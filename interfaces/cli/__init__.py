@@ -12,6 +12,7 @@ from interfaces.cli.calendar import calendar_group, sla_group
 from interfaces.cli.demo import demo
 from interfaces.cli.front import front_group
 from interfaces.cli.mail import ingest, mailer_group, smtpd
+from interfaces.cli.privacy import privacy_group
 from interfaces.cli.projections import projections_group
 from interfaces.cli.serve import serve
 from interfaces.cli.users import users_group
@@ -32,6 +33,7 @@ cli.add_command(mailer_group)
 cli.add_command(smtpd)
 cli.add_command(ingest)
 cli.add_command(audit_group)
+cli.add_command(privacy_group)
 cli.add_command(demo)
 cli.add_command(bench)
 cli.add_command(projections_group)

@@ -19,6 +19,7 @@ from interfaces.web import (
     health,
     inbound,
     observability,
+    privacy,
     problems,
     public,
     queries,
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     api.register_blueprint(queries.queries)
     api.register_blueprint(audit.audit)
     api.register_blueprint(inbound.blp)
+    api.register_blueprint(privacy.blp)
     app.register_blueprint(forms.pages)
     app.register_blueprint(docs.pages)
     desk.install(app)
