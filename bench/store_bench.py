@@ -1,4 +1,5 @@
-"""Saving submitted tickets on PostgreSQL, next to a bare `eventsourcing` save and raw INSERTs.
+"""Saving submitted tickets on PostgreSQL, next to a bare `eventsourcing` save and raw INSERTs;
+and what testing a pooled connection before use costs.
 
 Run with `python -m bench.store_bench`.
 """
@@ -10,6 +11,7 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 import psycopg2
+import sqlalchemy as sa
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 
@@ -18,6 +20,8 @@ from application.settings import Settings
 from bench.measure import Figure, describe, rate, scratch_postgres, sqlalchemy_url
 from domain.categories import Category
 from domain.request import Channel
+
+ONE_ROW = sa.text("SELECT 1")
 
 
 class Bare(Aggregate):
@@ -35,7 +39,7 @@ class BareApplication(Application[uuid.UUID]):
 
 def run(repeat: int = 5, count: int = 300) -> list[Figure]:
     """Tickets saved per second, bare aggregate saves per second, raw INSERT transactions."""
-    submits, bares, inserts = [], [], []
+    submits, bares, inserts, pinged, unpinged = [], [], [], [], []
     with scratch_postgres("bench") as dsn, TemporaryDirectory() as tmp:
         url = sqlalchemy_url(dsn)
         container = bootstrap(Settings(database_url=url, data_dir=Path(tmp)))
@@ -46,6 +50,11 @@ def run(repeat: int = 5, count: int = 300) -> list[Figure]:
         with raw, raw.cursor() as cursor:
             cursor.execute("CREATE TABLE raw_insert (id bigserial PRIMARY KEY, body bytea)")
         body = b"x" * 400
+        # The cost of testing a pooled connection before use: the store's engine does (after
+        # a failover every pooled connection is dead); a twin engine does not.
+        tested = container.engine
+        untested = sa.create_engine(url, pool_size=2, pool_pre_ping=False)
+        assert tested.pool._pre_ping and not untested.pool._pre_ping  # noqa: SLF001
 
         def submit(i: int) -> None:
             container.desk.submit(
@@ -64,12 +73,24 @@ def run(repeat: int = 5, count: int = 300) -> list[Figure]:
             with raw, raw.cursor() as cursor:
                 cursor.execute("INSERT INTO raw_insert (body) VALUES (%s)", (body,))
 
-        for action in (submit, save_bare, insert):  # warm up connections and caches
+        def query_tested(i: int) -> None:
+            with tested.connect() as connection:
+                connection.execute(ONE_ROW)
+
+        def query_untested(i: int) -> None:
+            with untested.connect() as connection:
+                connection.execute(ONE_ROW)
+
+        actions = (submit, save_bare, insert, query_tested, query_untested)
+        for action in actions:  # warm up connections and caches
             rate(action, 20)
-        for _ in range(repeat):  # interleaved, so drift on a shared machine hits all three
+        for _ in range(repeat):  # interleaved, so drift on a shared machine hits them all
             submits.append(rate(submit, count))
             bares.append(rate(save_bare, count))
             inserts.append(rate(insert, count))
+            unpinged.append(rate(query_untested, count * 4))
+            pinged.append(rate(query_tested, count * 4))
+        untested.dispose()
         raw.close()
         bare.close()
         container.close()
@@ -77,7 +98,16 @@ def run(repeat: int = 5, count: int = 300) -> list[Figure]:
     bare_figure = Figure(
         "bare eventsourcing aggregate save", "saves/s", bares, reference=raw_figure, paired=True
     )
+    unpinged_figure = Figure("pooled connection + 1 query, untested", "queries/s", unpinged)
     return [
+        Figure(
+            "pooled connection + 1 query, tested (pre-ping)",
+            "queries/s",
+            pinged,
+            reference=unpinged_figure,
+            paired=True,
+        ),
+        unpinged_figure,
         Figure(
             "submit a ticket in-process (PostgreSQL)",
             "tickets/s",
