@@ -24,6 +24,7 @@ from application.audit.seals import AuditKey, load_audit_key
 from application.desk import Clock, SupportDesk, utc_now
 from application.mail.intake import MailIntake
 from application.mail.notifications import Addresses
+from application.mail.outbox import begin_on_an_empty_log
 from application.schema import create_schema
 from application.settings import Settings, parse_weekly_hours
 from application.signin import SignIn
@@ -115,6 +116,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Conta
     engine = cast(Engine, datastore.engine)
     engine.hide_parameters = True  # SQL errors in logs must not carry requesters' data (P7.3)
     create_schema(engine)
+    begin_on_an_empty_log(engine, desk.recorder.max_notification_id() or 0)
     own_addresses = addresses(settings)
     audit_key = load_audit_key(settings.audit_key, settings.data_dir)
     access_log = AccessLog(engine, clock, audit_key)

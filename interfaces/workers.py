@@ -20,10 +20,12 @@ from projections.runner import build_runners, positions
 from projections.sla import overdue_candidates
 
 
-def workers(container: Container, include_mailer: bool = False) -> dict[str, Worker]:
+def workers(
+    container: Container, include_mailer: bool = False, relay_start: int | str | None = None
+) -> dict[str, Worker]:
     """Every background worker by name; the mailer only where it runs in this process."""
     built: dict[str, Worker] = dict(build_runners(container))
-    built["relay"] = relay(container)
+    built["relay"] = relay(container, start=relay_start)
     built["sla-watch"] = sla_watcher(container)
     built["audit-seals"] = SealKeeper(
         container.desk,
@@ -36,10 +38,12 @@ def workers(container: Container, include_mailer: bool = False) -> dict[str, Wor
     return built
 
 
-def relay(container: Container, broker: MailBroker | None = None) -> OutboxRelay:
+def relay(
+    container: Container, broker: MailBroker | None = None, start: int | str | None = None
+) -> OutboxRelay:
     """The outbox relay, with the emails to tickets' owners: at the address the team's
     directory holds, sent within the business hours of the desk's calendar (P4)."""
-    return outbox_relay(container, broker)
+    return outbox_relay(container, broker, start)
 
 
 def sla_watcher(container: Container) -> SlaWatcher:

@@ -94,6 +94,38 @@ class HeldEmail:
     position: int
 
 
+START_NOW = "now"
+"""A relay's starting point: the log's head, so that only events from now on are mailed."""
+
+
+class StartUnknown(RuntimeError):
+    """The relay has no stored position while the log already holds events: starting at the
+    beginning would mail learners about every old ticket, so it is told where to begin."""
+
+    def __init__(self, name: str, head: int) -> None:
+        super().__init__(
+            f"the outbox relay {name!r} has no stored position, and the log already holds "
+            f"events up to position {head}: start it with --from now (no email for earlier "
+            "events) or --from POSITION (emails for the events after it)"
+        )
+
+
+def begin_on_an_empty_log(engine: Engine, head: int, name: str = "mail") -> None:
+    """A new installation's relay starts at the beginning: every event will be its own. Done
+    at start-up, before any event can be recorded; a log that already has events is left for
+    the operator to say where its relay begins."""
+    if head == 0:
+        _store_start(engine, name, 0)
+
+
+def _store_start(engine: Engine, name: str, position: int) -> None:
+    try:
+        with engine.begin() as connection:
+            connection.execute(positions_table.insert().values(name=name, position=position))
+    except sa.exc.IntegrityError:
+        pass  # another relay stored it first
+
+
 class OutboxRelay:
     """Follows the event log and publishes one broker message per email to send.
 
@@ -111,6 +143,7 @@ class OutboxRelay:
         owners: OwnerMail | None = None,
         clock: Clock | None = None,
         name: str = "mail",
+        start: int | str | None = None,
         batch_size: int = 200,
         poll_interval: float = 0.5,
         max_backoff: float = 30.0,
@@ -127,11 +160,20 @@ class OutboxRelay:
         self.max_backoff = max_backoff
         self._recovered = False
         self._tickets = _TicketsAsOf(desk)
-        try:
-            with engine.begin() as connection:
-                connection.execute(positions_table.insert().values(name=name, position=0))
-        except sa.exc.IntegrityError:
-            pass  # the relay has run before: resume from where it stopped
+        if start is not None and not self.has_position():
+            head = desk.recorder.max_notification_id() or 0
+            begin = head if start == START_NOW else int(start)
+            if not 0 <= begin <= head:
+                raise ValueError(f"the log's positions run from 0 to {head}, not {begin}")
+            _store_start(engine, name, begin)
+
+    def has_position(self) -> bool:
+        """Whether the relay has a stored position to resume from."""
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                sa.select(positions_table.c.position).where(positions_table.c.name == self.name)
+            ).first()
+        return found is not None
 
     def position(self) -> int:
         """The last log position whose emails the broker confirmed or are held."""
@@ -181,6 +223,8 @@ class OutboxRelay:
 
     def _relay_batch(self) -> tuple[int, bool]:
         """Published emails, and whether more may be waiting at once."""
+        if not self._recovered and not self.has_position():
+            raise StartUnknown(self.name, self.desk.recorder.max_notification_id() or 0)
         if not self._recovered:
             self._republish_pending()
             self._recovered = True

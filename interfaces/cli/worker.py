@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from application.bootstrap import bootstrap
+from application.mail.outbox import START_NOW, OutboxRelay, StartUnknown
 from application.runtime.workers import WorkerPool
 from application.settings import Settings
 from interfaces.logs import configure
@@ -19,13 +20,22 @@ from interfaces.workers import workers
     help="Run just this worker (repeatable); see `supportdesk worker --list`.",
 )
 @click.option("--list", "list_", is_flag=True, help="Print the workers' names and exit.")
-def worker(only: tuple[str, ...], list_: bool) -> None:
+@click.option(
+    "--from",
+    "start",
+    metavar="now|POSITION",
+    help="Where a relay with no stored position begins on a log that already has events.",
+)
+def worker(only: tuple[str, ...], list_: bool, start: str | None) -> None:
     """Run projections, the outbox relay and the SLA watcher (each or all) until SIGTERM."""
     settings = Settings.from_env()
     configure(settings.log_format)
     container = bootstrap(settings)
     try:
-        available = workers(container)
+        try:
+            available = workers(container, relay_start=_start(start))
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--from") from None
         if list_:
             for name in available:
                 click.echo(name)
@@ -37,6 +47,18 @@ def worker(only: tuple[str, ...], list_: bool) -> None:
                 param_hint="--only",
             )
         chosen = {name: w for name, w in available.items() if not only or name in only}
+        relay = chosen.get("relay")
+        if isinstance(relay, OutboxRelay) and not relay.has_position():
+            head = container.desk.recorder.max_notification_id() or 0
+            raise click.UsageError(str(StartUnknown(relay.name, head)))
         WorkerPool(chosen).run_until_signalled()
     finally:
         container.close()
+
+
+def _start(value: str | None) -> int | str | None:
+    if value is None or value == START_NOW:
+        return value
+    if not value.isdigit():
+        raise click.BadParameter("say now, or a log position (a whole number)", param_hint="--from")
+    return int(value)

@@ -17,15 +17,19 @@ def mail_broker(settings: Settings, queue: str = DEFAULT_QUEUE) -> MailBroker:
     return MailBroker(settings.broker_url, queue)
 
 
-def outbox_relay(container: Container, broker: MailBroker | None = None) -> OutboxRelay:
+def outbox_relay(
+    container: Container, broker: MailBroker | None = None, start: int | str | None = None
+) -> OutboxRelay:
     """`supportdesk worker --only relay`: events to broker messages, with the emails to
-    tickets' owners at the team directory's addresses, within business hours (P4)."""
+    tickets' owners at the team directory's addresses, within business hours (P4). `start`
+    is where a relay without a stored position begins (`now`, or a log position)."""
     return OutboxRelay(
         container.desk,
         container.engine,
         broker or mail_broker(container.settings),
         container.addresses,
         owners=OwnerMail(container.users, container.calendar),
+        start=start,
     )
 
 

@@ -8,12 +8,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 from kombu import Connection
 
 from application.bootstrap import Container
 from application.mail.mailer import Mailer
 from application.mail.notifications import OutgoingEmail
-from application.mail.outbox import OutboxRelay, pending_table
+from application.mail.outbox import OutboxRelay, StartUnknown, pending_table, positions_table
+from interfaces.cli.worker import worker
 from interfaces.mail.broker import MailBroker
 from interfaces.mail.render import MailRenderer
 from interfaces.mail.senders import FileSender
@@ -102,3 +104,59 @@ def test_emails_lost_with_an_in_process_broker_are_published_again_at_start(
             connection.execute(sa.select(sa.func.count()).select_from(pending_table)).scalar() == 0
         )
     assert container.desk.ticket(reference).acknowledgement_message_id is not None
+
+
+# ---- where a relay without a stored position begins -------------------------------------------
+
+
+def lost_position(container: Container) -> None:
+    """The relay's bookkeeping row is gone (a lost row, or new tables on an old database)."""
+    with container.engine.begin() as connection:
+        connection.execute(positions_table.delete())
+
+
+def test_a_new_installation_relays_from_the_beginning(
+    container: Container, broker: MailBroker
+) -> None:
+    references = [submit(container), submit(container)]  # the row was stored at start-up
+    assert OutboxRelay(container.desk, container.engine, broker, ADDRESSES).relay_once() == 2
+    assert [b["reference"] for b in queued(broker)] == references
+
+
+def test_a_relay_without_a_position_on_a_log_with_events_refuses_until_told_where_to_begin(
+    container: Container, broker: MailBroker, cli_env: dict[str, str]
+) -> None:
+    old = [submit(container), submit(container)]
+    lost_position(container)
+
+    with pytest.raises(StartUnknown, match="--from now"):
+        OutboxRelay(container.desk, container.engine, broker, ADDRESSES).relay_once()
+    refused = CliRunner().invoke(worker, ["--only", "relay"], env=cli_env)
+    assert refused.exit_code == 2 and "--from now" in refused.output
+    for wrong in ("yesterday", "999999"):
+        answer = CliRunner().invoke(worker, ["--only", "relay", "--from", wrong], env=cli_env)
+        assert answer.exit_code == 2 and "--from" in answer.output, answer.output
+    assert queued(broker) == []  # nobody was mailed about last year's tickets
+
+    now = OutboxRelay(container.desk, container.engine, broker, ADDRESSES, start="now")
+    assert now.relay_once() == 0
+    new = submit(container)
+    assert now.relay_once() == 1
+    assert [b["reference"] for b in queued(broker)] == [new]
+    assert old[0] != new
+
+
+def test_a_relay_told_a_position_mails_the_events_after_it(
+    container: Container, broker: MailBroker
+) -> None:
+    first = submit(container)
+    after_first = container.desk.recorder.max_notification_id() or 0
+    second = submit(container)
+    lost_position(container)
+
+    relay = OutboxRelay(container.desk, container.engine, broker, ADDRESSES, start=after_first)
+    assert relay.relay_once() == 1
+    assert [b["reference"] for b in queued(broker)] == [second]
+    # A stored position wins over a starting point given again later.
+    again = OutboxRelay(container.desk, container.engine, broker, ADDRESSES, start=0)
+    assert again.relay_once() == 0 and first != second
