@@ -1,7 +1,9 @@
 """Idempotency keys: a retried request gets the first answer, and nothing is recorded twice.
 
 A key is claimed in its own transaction before the command runs, so two concurrent requests
-with one key cannot both submit: the second finds the claim and is told to retry later.
+with one key cannot both submit: the second finds the claim and is told to retry later. The
+claim names its process: once that process has ended (killed with its request), a retry takes
+the claim over at once.
 The rows live in the event store's database, beside the events they guard. Each step is one
 statement committed on its own (one round trip on PostgreSQL): a submission with a key cost
 twice one without when every step was a transaction of three round trips.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,10 +23,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from application.storage.event_log import autocommit
+from application.storage.holders import has_ended, this_process
 from domain.reference import Reference
 
 RETENTION = timedelta(hours=24)  # how long a key's first answer is kept and replayed
-ABANDONED = timedelta(minutes=5)  # a claim older than this was left by a crashed request
+ABANDONED = timedelta(seconds=70)
+"""A claim older than this was left by a crashed request: the web server stops any request
+after 60 s. A claim whose process is known to have ended is taken over at once."""
 PURGE_EVERY = timedelta(minutes=1)  # how often expired keys are deleted (a claim ignores them)
 
 metadata = sa.MetaData()
@@ -39,6 +45,8 @@ keys_table = sa.Table(
     # Drawn with the claim and kept by whoever takes it over, so a retry after a crash
     # submits under the same reference: the event store then refuses a second ticket.
     sa.Column("reference", sa.String(20), nullable=True),
+    # The process that holds the claim (`holders`); none in rows of earlier releases.
+    sa.Column("holder", sa.String(200), nullable=True),
 )
 
 
@@ -47,7 +55,12 @@ class KeyReused(Exception):
 
 
 class KeyInFlight(Exception):
-    """A request with this key is still running."""
+    """A request with this key is still running; a retry may succeed after `retry_after`
+    seconds (1 when its process is known to run: it is about to answer)."""
+
+    def __init__(self, key: str, retry_after: int) -> None:
+        super().__init__(key)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -108,8 +121,10 @@ class IdempotencyStore:
                 raise KeyReused(key)
             if row.status_code is not None:
                 return StoredAnswer(row.status_code, json.loads(row.body))
-            if claimed_at > now - ABANDONED:
-                raise KeyInFlight(key)
+            ended = has_ended(row.holder) if row.holder else None
+            if not ended and claimed_at > now - ABANDONED:
+                wait = 1 if ended is False else (claimed_at + ABANDONED - now).total_seconds()
+                raise KeyInFlight(key, max(1, math.ceil(wait)))
             running = True
         # A crashed request may have recorded its ticket: its reference goes on.
         kept = row.reference if running and row.reference else reference
@@ -164,6 +179,7 @@ class IdempotencyStore:
                         fingerprint=digest,
                         claimed_at=now,
                         reference=reference,
+                        holder=this_process(),
                     )
                 )
             return None
@@ -203,6 +219,7 @@ class IdempotencyStore:
                     status_code=None,
                     body=None,
                     reference=reference,
+                    holder=this_process(),
                 )
             )
         return bool(result.rowcount)

@@ -64,12 +64,12 @@ def submit(fields: dict[str, Any], headers: dict[str, str]) -> Response:
             errors={"Idempotency-Key": ["Already used for a different request."]},
             detail_ar="مفتاح عدم التكرار هذا استُخدم لطلب مختلف.",
         ) from None
-    except KeyInFlight:
+    except KeyInFlight as running:
         raise Problem(
             409,
             "Conflict",
             detail="A request with this Idempotency-Key is still being processed.",
-            headers={"Retry-After": "1"},
+            headers={"Retry-After": str(running.retry_after)},
             detail_ar="طلب بهذا المفتاح ما زال قيد المعالجة.",
         ) from None
     response = jsonify(answer)

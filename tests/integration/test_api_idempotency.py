@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -9,6 +11,7 @@ import pytest
 from flask import Flask
 
 from application.bootstrap import Container
+from application.storage.holders import has_ended, this_process
 from application.storage.idempotency import (
     ABANDONED,
     RETENTION,
@@ -18,6 +21,7 @@ from application.storage.idempotency import (
     KeyReused,
     StoredAnswer,
     fingerprint,
+    keys_table,
 )
 from tests.builders import submit_by_api
 from tests.conftest import FakeClock
@@ -62,6 +66,74 @@ def test_a_running_claim_holds_until_abandoned(store: IdempotencyStore, clock: F
     assert store.claim("api", "k", "d1") == first
     with pytest.raises(KeyInFlight):
         store.claim("api", "k", "d1")  # the retry that took over now holds it
+
+
+def held_by(container: Container, holder: str) -> None:
+    """Say that another process holds every claim."""
+    with container.engine.begin() as connection:
+        connection.execute(keys_table.update().values(holder=holder))
+
+
+def an_ended_process() -> str:
+    """The name of a process of this host that has ended."""
+    code = "from application.storage.holders import this_process; print(this_process())"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def test_a_claim_whose_process_ended_is_taken_over_at_once(
+    store: IdempotencyStore, container: Container
+) -> None:
+    """The process was killed with its request: the retry need not wait for the claim to age."""
+    first = store.claim("api", "k", "d1")
+    held_by(container, an_ended_process())
+
+    assert store.claim("api", "k", "d1") == first  # the same reference: never a second ticket
+
+
+def test_retry_after_says_how_long_a_running_claim_may_still_last(
+    store: IdempotencyStore, container: Container, clock: FakeClock
+) -> None:
+    store.claim("api", "k", "d1")
+    with pytest.raises(KeyInFlight) as here:
+        store.claim("api", "k", "d1")
+    assert here.value.retry_after == 1  # its process runs here: it is about to answer
+
+    held_by(container, "another-host/4242/777")  # another machine's: it cannot be seen
+    with pytest.raises(KeyInFlight) as there:
+        store.claim("api", "k", "d1")
+    assert there.value.retry_after == ABANDONED.total_seconds()
+    clock.advance(seconds=30)
+    with pytest.raises(KeyInFlight) as later:
+        store.claim("api", "k", "d1")
+    assert later.value.retry_after == ABANDONED.total_seconds() - 30
+    clock.advance(seconds=ABANDONED.total_seconds() - 29)
+    assert isinstance(store.claim("api", "k", "d1"), Claim)
+
+
+def test_the_api_tells_the_retry_after_of_a_claim_held_elsewhere(
+    app: Flask, container: Container
+) -> None:
+    client = app.test_client()
+    first = submit_by_api(client, **{"Idempotency-Key": "cut-off"})
+    assert first.status_code == 201
+    with container.engine.begin() as connection:  # as if its answer had never been kept
+        connection.execute(keys_table.update().values(status_code=None, body=None))
+    held_by(container, "another-host/4242/777")
+
+    answer = submit_by_api(client, **{"Idempotency-Key": "cut-off"})
+
+    assert answer.status_code == 409
+    assert 60 < int(answer.headers["Retry-After"]) <= ABANDONED.total_seconds()
+
+
+def test_a_process_is_named_so_that_a_reused_pid_is_another_process() -> None:
+    me = this_process()
+    host, pid, started = me.split("/")
+    assert has_ended(me) is False
+    assert has_ended(an_ended_process()) is True
+    assert has_ended(f"{host}/{pid}/{int(started) + 1}") is True  # the same pid, started later
+    assert has_ended(f"elsewhere/{pid}/{started}") is None
 
 
 def test_a_released_key_is_taken_over_at_once_under_its_reference(

@@ -17,6 +17,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import psycopg2
 import pytest
@@ -204,16 +205,7 @@ def test_a_submission_cut_off_by_a_crash_after_recording_is_not_recorded_again(
     look.autocommit = True
     try:
         # Hold the submission inside the desk (after its key was claimed) ...
-        events_lock.cursor().execute("LOCK TABLE supportdesk_events IN EXCLUSIVE MODE")
-        first = threading.Thread(target=lambda: post_with_key(server.client, key), daemon=True)
-        first.start()
-
-        def claimed() -> bool:
-            with look.cursor() as cursor:
-                cursor.execute("SELECT 1 FROM supportdesk_idempotency_keys WHERE key = %s", (key,))
-                return cursor.fetchone() is not None
-
-        assert eventually(claimed, 10)
+        first = held_in_flight(server.client, key, events_lock, look)
         # ... then let the ticket be recorded while the key's completion waits, and crash.
         claim_lock.cursor().execute(
             "SELECT 1 FROM supportdesk_idempotency_keys WHERE key = %s FOR UPDATE", (key,)
@@ -227,20 +219,63 @@ def test_a_submission_cut_off_by_a_crash_after_recording_is_not_recorded_again(
         assert eventually(lambda: len(server.workers()) == 2, 30)
         assert eventually(lambda: server.client.get("/health").status == 200, 30)
 
+        # The claim's process was killed with the request: the retry takes it over at once.
         retried = post_with_key(server.client, key)
-        if retried.status == 409:  # "still in flight": a claim is abandoned after five minutes
-            with look.cursor() as cursor:
-                cursor.execute(
-                    "UPDATE supportdesk_idempotency_keys "
-                    "SET claimed_at = claimed_at - interval '6 minutes' WHERE key = %s",
-                    (key,),
-                )
-            retried = post_with_key(server.client, key)
         assert retried.status == 201, retried.text
         assert tickets_of(container, key) == 1
     finally:
         for connection in (events_lock, claim_lock, look):
             connection.close()
+
+
+def test_a_submission_killed_in_flight_is_taken_over_by_its_retry_at_once(
+    deployment: Deployment, postgres_url: str
+) -> None:
+    """The worker dies while recording: its claim names a process that has ended, so the
+    requester's retry takes it over at once (no 409 for minutes) and records the ticket once."""
+    server = deployment.serve(workers=2)
+    container = deployment.container()
+    key = uuid.uuid4().hex
+    dsn = postgres_url.replace("postgresql+psycopg2://", "postgresql://", 1)
+    events_lock, look = psycopg2.connect(dsn), psycopg2.connect(dsn)
+    look.autocommit = True
+    try:
+        # Hold the submission inside the desk, after its key was claimed, and kill the workers.
+        first = held_in_flight(server.client, key, events_lock, look)
+        for worker in server.workers():
+            Process.kill_pid(worker)
+        events_lock.rollback()  # the dead request's transaction never commits
+        first.join(30)
+        assert eventually(lambda: len(server.workers()) == 2, 30)
+        assert eventually(lambda: server.client.get("/health").status == 200, 30)
+        assert tickets_of(container, key) == 0
+
+        began = time.monotonic()
+        retried = post_with_key(server.client, key)
+        assert retried.status == 201, (retried.status, retried.text)
+        assert time.monotonic() - began < 10
+        assert tickets_of(container, key) == 1
+        assert post_with_key(server.client, key).status == 201  # replayed, not recorded again
+        assert tickets_of(container, key) == 1
+    finally:
+        events_lock.close()
+        look.close()
+
+
+def held_in_flight(client: Client, key: str, events_lock: Any, look: Any) -> threading.Thread:
+    """A submission with `key` sent and held inside the desk after its key was claimed: the
+    event table is locked (by `events_lock`) until the test lets it go."""
+    events_lock.cursor().execute("LOCK TABLE supportdesk_events IN EXCLUSIVE MODE")
+    sending = threading.Thread(target=lambda: post_with_key(client, key), daemon=True)
+    sending.start()
+
+    def claimed() -> bool:
+        with look.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM supportdesk_idempotency_keys WHERE key = %s", (key,))
+            return cursor.fetchone() is not None
+
+    assert eventually(claimed, 10)
+    return sending
 
 
 def post_with_key(client: Client, key: str) -> Answer:
