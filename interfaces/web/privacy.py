@@ -17,6 +17,7 @@ from application.mail.address import address_tag
 from application.privacy.export import summary
 from interfaces.privacy import copy_for
 from interfaces.web.auth import current_actor, current_role, requires
+from interfaces.web.problems import refuse_unreadable_json
 from interfaces.web.schemas.privacy import RequesterSchema
 from interfaces.web.services import container
 
@@ -26,6 +27,7 @@ blp = Blueprint(
     url_prefix="/api/v1/privacy",
     description="For the data-protection officer: a learner's copy of their data.",
 )
+blp.before_request(refuse_unreadable_json)
 
 
 def _recorded(action: str, email: str) -> None:
