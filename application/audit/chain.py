@@ -17,6 +17,7 @@ from datetime import datetime
 from uuid import UUID
 
 from application.audit.checkpoints import Checkpoint, CheckpointError
+from application.audit.hashing import PARALLEL_FROM, checked_pages
 from application.audit.records import EventLog, StoredRecord
 from application.audit.seals import (
     LOG_GENESIS,
@@ -211,10 +212,15 @@ class ChainVerifier:
         key: AuditKey,
         checkpoints: Iterable[Checkpoint] = (),
         expect_record: bool = False,
+        workers: int | None = None,
+        parallel_from: int = PARALLEL_FROM,
     ) -> None:
         self.log = log
         self.key = key
         self.checkpoints = checkpoints
+        # Hashing on every core (`hashing`): how many processes, and from what log length.
+        self.workers = workers
+        self.parallel_from = parallel_from
         # With a key configured for a running desk, an empty record was emptied.
         self.expect_record = expect_record
         self.book = SealBook(log.engine)
@@ -237,15 +243,14 @@ class ChainVerifier:
         walks: dict[UUID, _Walk] = {}
         events = 0
         digest = marked = LOG_GENESIS
-        for page in self.log.pages():
-            for record in page:
+        for page in checked_pages(self.log, self.workers, self.parallel_from):
+            for record, computed in page:
                 walk = walks.get(record.ticket_id)
                 if walk is None:
                     seal = seals.get(record.ticket_id)
                     walk = walks[record.ticket_id] = _Walk(
                         record.ticket_id, seal, watermark, self.key
                     )
-                computed = record.computed_hash()
                 walk.step(record, computed)
                 if record.position <= digest_up_to:
                     digest = log_digest(

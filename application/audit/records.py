@@ -103,6 +103,7 @@ class EventLog:
 
     def __init__(self, app: Application[Any]) -> None:
         # The SQLAlchemy recorder's engine and table, for the queries its interface lacks.
+        self.app = app
         recorder: Any = app.recorder
         self.recorder = recorder
         self.mapper: Mapper[Any] = app.mapper
@@ -131,6 +132,16 @@ class EventLog:
     ) -> Iterator[list[StoredRecord]]:
         """The log after position `after` (from its very start when None) up to `to`, a page
         at a time: constant memory, one short transaction per page."""
+        for rows in self.raw_pages(after, to, page_size):
+            yield [
+                self.decode(StoredEvent(ticket_id, version, topic, state), position)
+                for position, ticket_id, version, topic, state in rows
+            ]
+
+    def raw_pages(
+        self, after: int | None = None, to: int | None = None, page_size: int = DEFAULT_PAGE
+    ) -> Iterator[list[tuple[int, UUID, int, str, bytes]]]:
+        """The same pages, undecoded: position, ticket id, version, topic, stored bytes."""
         # The same keyset query as the recorder's `select_notifications`, in SQLAlchemy Core:
         # building ORM objects for every row would cost more than hashing them.
         table = self.table
@@ -145,7 +156,7 @@ class EventLog:
             if not rows:
                 return
             yield [
-                self.decode(StoredEvent(ticket_id, version, topic, bytes(state)), position)
+                (position, _as_uuid(ticket_id), version, topic, bytes(state))
                 for position, ticket_id, version, topic, state in rows
             ]
             if len(rows) < page_size:
