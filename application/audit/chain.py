@@ -10,8 +10,10 @@ digest the keeper signed (which also catches events moved between tickets' posit
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Collection, Iterable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
@@ -28,6 +30,8 @@ from application.audit.seals import (
     log_digest,
 )
 from domain.chain import GENESIS
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -227,6 +231,13 @@ class ChainVerifier:
 
     def verify_store(self) -> Verification:
         """Every ticket in the store, in one pass over the log in position order."""
+        try:
+            return self._verify_store(self.workers)
+        except (BrokenProcessPool, OSError) as error:  # e.g. no process may be started here
+            log.warning("audit verify: worker processes failed (%s); verifying in this one", error)
+            return self._verify_store(1)
+
+    def _verify_store(self, workers: int | None) -> Verification:
         started = time.perf_counter()
         seals = self.book.seals()
         mark, problems = self._watermark(seals)
@@ -243,7 +254,7 @@ class ChainVerifier:
         walks: dict[UUID, _Walk] = {}
         events = 0
         digest = marked = LOG_GENESIS
-        for page in checked_pages(self.log, self.workers, self.parallel_from):
+        for page in checked_pages(self.log, workers, self.parallel_from):
             for record, computed in page:
                 walk = walks.get(record.ticket_id)
                 if walk is None:

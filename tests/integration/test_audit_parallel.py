@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import astuple
 
+import pytest
 import sqlalchemy as sa
 
+from application.audit import hashing
 from application.audit.chain import ChainVerifier, Verification
 from application.audit.records import EventLog
 from application.bootstrap import Container
@@ -50,3 +53,17 @@ def test_every_core_and_one_core_find_the_same(container: Container, clock: Fake
     (broken,) = every.broken
     assert broken.first_bad is not None and broken.first_bad.position == 7
     assert "stored content was changed" in broken.first_bad.reason
+
+
+def test_where_no_worker_process_can_run_the_verifier_hashes_alone(
+    container: Container, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submit_with_replies(container, clock, replies=2)
+    SealKeeper(container.desk, container.audit_key).catch_up()
+
+    def no_processes(*args: object) -> None:
+        raise BrokenProcessPool("a worker died")
+
+    monkeypatch.setattr(hashing, "_on_every_core", no_processes)
+    result = verified(container, workers=2)
+    assert result.intact and result.events_checked == 3
