@@ -62,6 +62,7 @@ class Container:
 
     def close(self) -> None:
         """Release connections."""
+        self.idempotency.close()
         self.desk.close()
 
 

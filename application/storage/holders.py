@@ -3,16 +3,27 @@ dies with the process that made it.
 
 On the claim's own host the desk can tell at once whether that process still runs: the pid is
 alive and started when the name says (a pid reused by a later process started later). On
-another host it cannot, and a claim then lasts as long as a request may run (the web server
-stops any request after its timeout).
+another host it reads the process's signs of life, which every process sharing a PostgreSQL
+database records every two seconds (`Heartbeat`); without them a claim lasts as long as a
+request may run (the web server stops any request after its timeout).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
 import uuid
+import weakref
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from functools import cache
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+log = logging.getLogger(__name__)
 
 _HOST = socket.gethostname()
 
@@ -49,3 +60,100 @@ def has_ended(holder: str) -> bool | None:
         return None  # no /proc on this system: cannot tell
     now = _started(int(pid_text))
     return now is None or now != started
+
+
+# ---- signs of life, for claims held on other machines -------------------------------------------
+
+BEAT_EVERY = 2.0
+"""Seconds between a process's signs of life."""
+
+STALE_AFTER = timedelta(seconds=6)
+"""A process whose last sign of life is older than this has ended (or lost the database)."""
+
+FORGOTTEN = timedelta(days=1)
+"""A process's row is deleted this long after its last sign of life."""
+
+metadata = sa.MetaData()
+processes_table = sa.Table(
+    "supportdesk_processes",
+    metadata,
+    sa.Column("holder", sa.String(200), primary_key=True),
+    sa.Column("beat_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+class Heartbeat:
+    """This process's sign of life in the shared database, every `BEAT_EVERY` seconds, so
+    that other machines can tell when a claim's process has ended."""
+
+    def __init__(self, engine: Engine, now: Callable[[], datetime]) -> None:
+        self.engine = engine
+        self._now = now
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def start(self) -> None:
+        """Beat now and from now on (again in a forked process, whose threads did not follow)."""
+        if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._pid == os.getpid() and self._thread is not None:
+                return
+            self._pid = os.getpid()
+            self.beat()
+            # The thread holds the heartbeat weakly: one nobody holds any more stops beating.
+            self._thread = threading.Thread(
+                target=_keep_beating, args=(weakref.ref(self),), name="heartbeat", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def beat(self) -> None:
+        now = self._now()
+        holder = this_process()
+        with self.engine.begin() as connection:
+            updated = connection.execute(
+                processes_table.update()
+                .where(processes_table.c.holder == holder)
+                .values(beat_at=now)
+            ).rowcount
+            if not updated:
+                connection.execute(processes_table.insert().values(holder=holder, beat_at=now))
+                # Processes long gone leave their rows: a new process clears them.
+                connection.execute(
+                    processes_table.delete().where(processes_table.c.beat_at < now - FORGOTTEN)
+                )
+
+    def alive(self, holder: str) -> bool | None:
+        """Whether the named process still gives signs of life; None if it never gave any."""
+        with self.engine.connect() as connection:
+            beat_at = connection.execute(
+                sa.select(processes_table.c.beat_at).where(processes_table.c.holder == holder)
+            ).scalar()
+        if beat_at is None:
+            return None
+        beat_at = beat_at if beat_at.tzinfo else beat_at.replace(tzinfo=UTC)
+        return bool(beat_at > self._now() - STALE_AFTER)
+
+
+def _keep_beating(held: weakref.ref[Heartbeat]) -> None:
+    while True:
+        heartbeat = held()
+        if heartbeat is None or heartbeat.stopping.is_set():
+            return
+        stopping = heartbeat.stopping
+        del heartbeat  # not held while waiting
+        if stopping.wait(BEAT_EVERY):
+            return
+        heartbeat = held()
+        if heartbeat is None:
+            return
+        try:
+            heartbeat.beat()
+        except sa.exc.SQLAlchemyError as error:  # the database is away: beat again later
+            log.warning("heartbeat not recorded: %s", error)
+        del heartbeat

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from application.storage.event_log import autocommit
-from application.storage.holders import has_ended, this_process
+from application.storage.holders import Heartbeat, has_ended, this_process
 from domain.reference import Reference
 
 RETENTION = timedelta(hours=24)  # how long a key's first answer is kept and replayed
@@ -100,6 +100,14 @@ class IdempotencyStore:
         self.engine = engine
         self._now = now or (lambda: datetime.now(UTC))
         self._purged: datetime | None = None
+        # Several machines share only PostgreSQL: there, processes give signs of life.
+        shared = engine.dialect.name == "postgresql"
+        self.heartbeat = Heartbeat(engine, self._now) if shared else None
+
+    def close(self) -> None:
+        """Stop this process's signs of life."""
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
 
     def claim(self, scope: str, key: str, digest: str) -> StoredAnswer | Claim:
         """Claim `key` for a request with this digest; a stored answer means: replay it.
@@ -109,6 +117,8 @@ class IdempotencyStore:
         """
         now = self._now()
         self._purge(now)
+        if self.heartbeat is not None:
+            self.heartbeat.start()
         reference = str(Reference.generate())
         row = self._insert_or_find(scope, key, digest, now, reference)
         if row is None:
@@ -121,7 +131,7 @@ class IdempotencyStore:
                 raise KeyReused(key)
             if row.status_code is not None:
                 return StoredAnswer(row.status_code, json.loads(row.body))
-            ended = has_ended(row.holder) if row.holder else None
+            ended = self._has_ended(row.holder) if row.holder else None
             if not ended and claimed_at > now - ABANDONED:
                 wait = 1 if ended is False else (claimed_at + ABANDONED - now).total_seconds()
                 raise KeyInFlight(key, max(1, math.ceil(wait)))
@@ -131,6 +141,15 @@ class IdempotencyStore:
         if self._take_over(scope, key, row.claimed_at, now, digest, running, kept):
             return Claim(kept)
         return self.claim(scope, key, digest)  # another retry took it over first
+
+    def _has_ended(self, holder: str) -> bool | None:
+        """Whether the claim's process has ended: seen on this host, else by its signs of
+        life; None when neither can tell."""
+        here = has_ended(holder)
+        if here is not None or self.heartbeat is None:
+            return here
+        alive = self.heartbeat.alive(holder)
+        return None if alive is None else not alive
 
     def complete(self, scope: str, key: str, status_code: int, body: dict[str, Any]) -> None:
         """Keep the answer given for a claimed key."""

@@ -8,10 +8,11 @@ import threading
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 
 from application.bootstrap import Container
-from application.storage.holders import has_ended, this_process
+from application.storage.holders import STALE_AFTER, has_ended, processes_table, this_process
 from application.storage.idempotency import (
     ABANDONED,
     RETENTION,
@@ -177,3 +178,29 @@ def test_concurrent_retries_with_one_key_record_one_ticket(
     created = {body["reference"] for status, body in answers if status == 201}
     assert len(created) == 1
     assert {status for status, _ in answers} <= {201, 409}
+
+
+@pytest.mark.postgres
+def test_a_claim_held_on_another_machine_lives_as_long_as_its_signs_of_life(
+    postgres_container: Container, clock: FakeClock
+) -> None:
+    """Machines sharing PostgreSQL: a claim whose process still beats is running (retry in a
+    second); one whose process fell silent is taken over at once."""
+    store = IdempotencyStore(postgres_container.engine, now=clock)
+    first = store.claim("api", "k", "d1")
+    elsewhere = "another-host/4242/777"
+    held_by(postgres_container, elsewhere)
+    with postgres_container.engine.begin() as connection:
+        connection.execute(processes_table.insert().values(holder=elsewhere, beat_at=clock()))
+        mine = connection.execute(
+            sa.select(processes_table.c.beat_at).where(processes_table.c.holder == this_process())
+        ).scalar()
+    assert mine is not None  # this process gives signs of life too
+
+    with pytest.raises(KeyInFlight) as running:
+        store.claim("api", "k", "d1")
+    assert running.value.retry_after == 1
+
+    clock.advance(seconds=STALE_AFTER.total_seconds() + 1)  # it fell silent: it died
+    assert store.claim("api", "k", "d1") == first
+    store.close()
