@@ -40,6 +40,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from application.desk import Outcome, SupportDesk
+from application.mail.address import address_tag
 from application.mail.authentication import vouched_for
 from application.mail.bursts import MAX_NEW_REQUESTS, SenderBursts
 from application.mail.message import (
@@ -145,15 +146,15 @@ class MailIntake:
         bounces and automatic replies (RFC 5321 4.5.5, RFC 3834), which are never requests.
         """
         if envelope_sender is not None and envelope_sender.strip(" <>") == "":
-            return IntakeOutcome(Action.IGNORED, detail="a bounce or automatic reply (null sender)")
+            return _ignored("a bounce or automatic reply (null sender)", None)
         try:
             email = parse_email(raw, envelope_recipients)
         except AutomaticWithoutSender:
-            return IntakeOutcome(Action.IGNORED, detail="automatic mail is not a request")
+            return _ignored("automatic mail is not a request", None)
         except MessageRefused as refusal:
             return IntakeOutcome(Action.REFUSED, detail=str(refusal))
         if email.automatic or email.sender.lower() in self._own_addresses():
-            return IntakeOutcome(Action.IGNORED, detail="automatic mail is not a request")
+            return _ignored("automatic mail is not a request", email)
         key = _delivery_key(email)
         earlier = self._claim(key, legacy=email.message_id)
         if earlier is not None:
@@ -391,6 +392,19 @@ class MailIntake:
                 )
         except sa.exc.SQLAlchemyError:
             log.exception("intake: claim on %s not released", message_id)
+
+
+def _ignored(detail: str, email: InboundEmail | None) -> IntakeOutcome:
+    """Automatic mail, heard and dropped. The log says so, naming the sender by its tag and
+    the message by its id (never what it says), so that a person's message taken for a robot's
+    can be found in the mail server's log again."""
+    if email is None:
+        log.info("intake: ignored: %s (no usable sender)", detail)
+    else:
+        log.info(
+            "intake: ignored: %s (%s, %s)", detail, address_tag(email.sender), email.message_id
+        )
+    return IntakeOutcome(Action.IGNORED, detail=detail)
 
 
 def _delivery_key(email: InboundEmail) -> str:

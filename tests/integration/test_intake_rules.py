@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from email.message import EmailMessage
 from email.utils import make_msgid, parseaddr
 
 import pytest
 
 from application.bootstrap import Container
+from application.mail.address import address_tag
 from application.mail.intake import Action, MailIntake, inbound_table
 from application.mail.notifications import Addresses, EmailKind, email_id
 from domain.categories import Category
@@ -429,3 +431,18 @@ def test_a_reply_stating_the_missing_details_completes_the_request(
     assert ticket.category is Category.LOGIN
     assert ticket.course is not None
     assert events(container, reference)[-2:] == ["FollowUpReceived", "DetailsSupplied"]
+
+
+def test_ignored_mail_is_logged_by_tag_and_id_without_what_it_says(
+    intake: MailIntake, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="application.mail.intake")
+    away = "<m-1@mail.example.net>"
+    outcome = intake.receive(
+        mail("I am away until Sunday.", "Automatic reply: Cannot sign in", message_id=away)
+    )
+
+    assert outcome.action is Action.IGNORED
+    (line,) = [r.getMessage() for r in caplog.records if "ignored" in r.getMessage()]
+    assert address_tag(LEARNER) in line and away in line
+    assert LEARNER not in line and "away" not in line and "Cannot sign in" not in line
