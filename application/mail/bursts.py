@@ -10,7 +10,6 @@ process through the database.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -18,7 +17,7 @@ from sqlalchemy.engine import Engine
 
 from application.mail.address import address_tag
 from application.mail.outbox import mail_metadata
-from application.storage.locked import locked_value
+from application.storage.locked import change_recent, recent
 
 WINDOW = timedelta(hours=1)
 MAX_NEW_REQUESTS = 3
@@ -44,34 +43,21 @@ class SenderBursts:
         else None."""
         with self.engine.connect() as connection:
             stored = connection.execute(
-                sa.select(bursts_table.c.opened).where(bursts_table.c.sender == _key(sender))
+                sa.select(_OPENED).where(_SENDER == _key(sender))
             ).scalar_one_or_none()
-        opened = _recent(stored, now)
+        opened = recent(stored, now - WINDOW)
         if len(opened) < MAX_NEW_REQUESTS:
             return None
         return max(opened, key=lambda reference: (opened[reference], reference))
 
     def opened(self, sender: str, reference: str, now: datetime) -> None:
         """Count a ticket the sender's email opened."""
-        try:
-            self._add(_key(sender), reference, now)
-        except sa.exc.IntegrityError:  # another process counted this sender's first one
-            self._add(_key(sender), reference, now)
 
-    def _add(self, key: str, reference: str, now: datetime) -> None:
-        with self.engine.begin() as connection:
-            opened = _recent(locked_value(connection, _SENDER, _OPENED, key), now)
+        def count(opened: dict[str, datetime]) -> None:
             opened[reference] = now
-            kept = json.dumps({ref: at.isoformat() for ref, at in opened.items()})
-            connection.execute(
-                bursts_table.update().where(bursts_table.c.sender == key).values(opened=kept)
-            )
+
+        change_recent(self.engine, _SENDER, _OPENED, _key(sender), now - WINDOW, count)
 
 
 def _key(sender: str) -> str:
     return address_tag(sender.strip().casefold())
-
-
-def _recent(stored: str | None, now: datetime) -> dict[str, datetime]:
-    opened = {ref: datetime.fromisoformat(at) for ref, at in json.loads(stored or "{}").items()}
-    return {ref: at for ref, at in opened.items() if at > now - WINDOW}

@@ -14,7 +14,6 @@ A mailbox is kept only as a hash, with the messages that took its places and whe
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
@@ -24,7 +23,7 @@ from sqlalchemy.engine import Engine
 from application.mail.address import address_tag
 from application.mail.notifications import OWNER_KINDS, OutgoingEmail
 from application.mail.outbox import mail_metadata
-from application.storage.locked import locked_value
+from application.storage.locked import change_recent
 
 HOUR = timedelta(hours=1)
 
@@ -59,21 +58,11 @@ class RecipientQuota:
         # morning's held emails all go, and one requester still cannot flood an owner.
         owner = email.kind in OWNER_KINDS
         mailbox = address_tag(f"{email.to}|{email.reference}" if owner else email.to)
-        try:
-            return self._take(mailbox, email.message_id, now)
-        except sa.exc.IntegrityError:  # another mailer counted this mailbox's first email
-            return self._take(mailbox, email.message_id, now)
 
-    def _take(self, mailbox: str, message_id: str, now: datetime) -> datetime | None:
-        with self.engine.begin() as connection:
-            stored = json.loads(locked_value(connection, _MAILBOX, _PLACES, mailbox)).items()
-            places = {taken: datetime.fromisoformat(at) for taken, at in stored}
-            places = {taken: at for taken, at in places.items() if at > now - HOUR}
-            if message_id not in places and len(places) >= self.per_hour:
+        def take_place(places: dict[str, datetime]) -> datetime | None:
+            if email.message_id not in places and len(places) >= self.per_hour:
                 return min(places.values(), default=now) + HOUR
-            places.setdefault(message_id, now)
-            kept = json.dumps({taken: at.isoformat() for taken, at in places.items()})
-            connection.execute(
-                quota_table.update().where(quota_table.c.mailbox == mailbox).values(places=kept)
-            )
-        return None
+            places.setdefault(email.message_id, now)
+            return None
+
+        return change_recent(self.engine, _MAILBOX, _PLACES, mailbox, now - HOUR, take_place)

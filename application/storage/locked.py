@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
+
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
+
+T = TypeVar("T")
 
 
 def locked_value(
@@ -21,3 +28,42 @@ def locked_value(
     if not found:
         connection.execute(sa.insert(table).values({key.name: at, value.name: "{}"}))
     return str(connection.execute(sa.select(value).where(key == at)).scalar_one())
+
+
+def recent(stored: str | None, since: datetime) -> dict[str, datetime]:
+    """The `{id: ISO instant}` JSON object kept in a row, without the instants up to `since`."""
+    instants = {name: datetime.fromisoformat(at) for name, at in json.loads(stored or "{}").items()}
+    return {name: at for name, at in instants.items() if at > since}
+
+
+def change_recent(
+    engine: Engine,
+    key: sa.Column[str],
+    value: sa.Column[str],
+    at: str,
+    since: datetime,
+    change: Callable[[dict[str, datetime]], T],
+) -> T:
+    """In one transaction: the instants after `since` kept in the row whose `key` is `at`
+    (`recent`, read under lock), given to `change` to edit in place, then stored back; what
+    `change` returns. Two processes making the row at once: the second tries again."""
+    try:
+        return _change_recent(engine, key, value, at, since, change)
+    except sa.exc.IntegrityError:  # another process made the row first
+        return _change_recent(engine, key, value, at, since, change)
+
+
+def _change_recent(
+    engine: Engine,
+    key: sa.Column[str],
+    value: sa.Column[str],
+    at: str,
+    since: datetime,
+    change: Callable[[dict[str, datetime]], T],
+) -> T:
+    with engine.begin() as connection:
+        instants = recent(locked_value(connection, key, value, at), since)
+        answer = change(instants)
+        kept = json.dumps({name: instant.isoformat() for name, instant in instants.items()})
+        connection.execute(sa.update(key.table).where(key == at).values({value.name: kept}))
+    return answer
