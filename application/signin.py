@@ -15,7 +15,7 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pyotp
 import sqlalchemy as sa
@@ -24,6 +24,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Engine
 
 from application.audit.access import AccessLog
+from application.storage.instants import aware
 from application.users import Principal, Role, UserDirectory, UserError
 
 metadata = sa.MetaData()
@@ -222,9 +223,9 @@ class SignIn:
             ).first()
         if found is None:
             return None
-        seen = _aware(found.last_seen_at)
+        seen = aware(found.last_seen_at)
         user = self.users.active(found.name)
-        if now - seen > self.idle or now - _aware(found.created_at) > SESSION_LIFETIME or not user:
+        if now - seen > self.idle or now - aware(found.created_at) > SESSION_LIFETIME or not user:
             self._delete(key)
             return None
         if now - seen > _TOUCH_EVERY:
@@ -285,7 +286,7 @@ class SignIn:
                 (table.c.client, client, CLIENT_FAILURES),
             ):
                 recent = [
-                    _aware(at)
+                    aware(at)
                     for at in connection.execute(
                         sa.select(table.c.at)
                         .where(column == value, table.c.at > since)
@@ -341,8 +342,3 @@ def _verifies(stored: str, password: str) -> bool:
         return bool(_HASHER.verify(stored, password))
     except (VerificationError, InvalidHashError):
         return False
-
-
-def _aware(instant: datetime) -> datetime:
-    """SQLite returns naive datetimes; they were written in UTC."""
-    return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)

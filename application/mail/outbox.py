@@ -34,6 +34,7 @@ from application.mail.notifications import (
     causes_email,
     emails_for,
 )
+from application.storage.instants import aware
 from domain.ticket import Ticket
 
 log = logging.getLogger(__name__)
@@ -192,7 +193,7 @@ class OutboxRelay:
         return [
             HeldEmail(
                 email=OutgoingEmail.from_payload(json.loads(row.payload)),
-                due_at=_aware(row.due_at),
+                due_at=aware(row.due_at),
                 position=int(row.position),
             )
             for row in rows
@@ -411,11 +412,6 @@ class _TicketsAsOf:
         if len(self._tickets) > self.size:
             self._tickets.popitem(last=False)
         return ticket
-
-
-def _aware(instant: datetime) -> datetime:
-    """An instant read back from the database: SQLite returns UTC without its offset."""
-    return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
 
 
 def settle_pending(engine: Engine, message_id: str) -> None:

@@ -17,11 +17,13 @@ import threading
 import uuid
 import weakref
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cache
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+
+from application.storage.instants import aware
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +138,7 @@ class Heartbeat:
             ).scalar()
         if beat_at is None:
             return None
-        beat_at = beat_at if beat_at.tzinfo else beat_at.replace(tzinfo=UTC)
-        return bool(beat_at > self._now() - STALE_AFTER)
+        return bool(aware(beat_at) > self._now() - STALE_AFTER)
 
 
 def _keep_beating(held: weakref.ref[Heartbeat]) -> None:

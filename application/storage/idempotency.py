@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from application.storage.event_log import autocommit
 from application.storage.holders import Heartbeat, has_ended, this_process
+from application.storage.instants import aware
 from domain.reference import Reference
 
 RETENTION = timedelta(hours=24)  # how long a key's first answer is kept and replayed
@@ -123,7 +124,7 @@ class IdempotencyStore:
         row = self._insert_or_find(scope, key, digest, now, reference)
         if row is None:
             return Claim(reference)
-        claimed_at = _aware(row.claimed_at)
+        claimed_at = aware(row.claimed_at)
         if claimed_at < now - RETENTION:  # expired, not yet purged: forgotten
             running = False
         else:
@@ -242,8 +243,3 @@ class IdempotencyStore:
                 )
             )
         return bool(result.rowcount)
-
-
-def _aware(instant: datetime) -> datetime:
-    # SQLite gives naive datetimes back; they were written in UTC.
-    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
