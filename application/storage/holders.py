@@ -107,7 +107,10 @@ class Heartbeat:
             self.beat()
             # The thread holds the heartbeat weakly: one nobody holds any more stops beating.
             self._thread = threading.Thread(
-                target=_keep_beating, args=(weakref.ref(self),), name="heartbeat", daemon=True
+                target=_keep_beating,
+                args=(weakref.ref(self), self.stopping),
+                name="heartbeat",
+                daemon=True,
             )
             self._thread.start()
 
@@ -141,15 +144,8 @@ class Heartbeat:
         return bool(aware(beat_at) > self._now() - STALE_AFTER)
 
 
-def _keep_beating(held: weakref.ref[Heartbeat]) -> None:
-    while True:
-        heartbeat = held()
-        if heartbeat is None or heartbeat.stopping.is_set():
-            return
-        stopping = heartbeat.stopping
-        del heartbeat  # not held while waiting
-        if stopping.wait(BEAT_EVERY):
-            return
+def _keep_beating(held: weakref.ref[Heartbeat], stopping: threading.Event) -> None:
+    while not stopping.wait(BEAT_EVERY):
         heartbeat = held()
         if heartbeat is None:
             return
@@ -157,4 +153,4 @@ def _keep_beating(held: weakref.ref[Heartbeat]) -> None:
             heartbeat.beat()
         except sa.exc.SQLAlchemyError as error:  # the database is away: beat again later
             log.warning("heartbeat not recorded: %s", error)
-        del heartbeat
+        del heartbeat  # not held while waiting
