@@ -15,13 +15,12 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Any
-from uuid import UUID
 
 import sqlalchemy as sa
 from eventsourcing.persistence import JSONTranscoder, Transcoder
 from eventsourcing.utils import get_topic, resolve_topic
 
-from application.audit.records import EventLog, StoredRecord
+from application.audit.records import EventLog, StoredRecord, as_uuid, log_rows, stored_state
 from domain.chain import event_hash, event_type_name
 
 PARALLEL_FROM = 20_000
@@ -95,20 +94,12 @@ def _hash_range(after: int, to: int) -> list[tuple[Any, ...]]:
     back what the walk reads of each event."""
     assert _worker is not None
     transcoder, engine, table = _worker
-    query = (
-        sa.select(table.c.id, table.c.originator_id, table.c.originator_version)
-        .add_columns(table.c.topic, table.c.state)
-        .where(table.c.id > after, table.c.id <= to)
-        .order_by(table.c.id)
-    )
     with engine.connect() as connection:
-        rows = connection.execute(query).all()
+        rows = connection.execute(log_rows(table, after, to)).all()
     hashed = []
     for position, originator_id, version, topic, state in rows:
-        ticket_id = _uuid(originator_id)
-        decoded = dict(transcoder.decode(bytes(state)))
-        decoded["originator_id"] = ticket_id
-        decoded["originator_version"] = version
+        ticket_id = as_uuid(originator_id)
+        decoded = stored_state(transcoder, ticket_id, version, bytes(state))
         computed = event_hash(event_type_name(topic), decoded)
         kept = {
             name: decoded[name]
@@ -117,11 +108,3 @@ def _hash_range(after: int, to: int) -> list[tuple[Any, ...]]:
         }
         hashed.append((position, ticket_id, version, topic, kept, computed))
     return hashed
-
-
-def _uuid(value: Any) -> UUID:
-    if isinstance(value, UUID):
-        return value
-    if isinstance(value, bytes | memoryview) and len(value) == 16:
-        return UUID(bytes=bytes(value))
-    return UUID(str(value))

@@ -16,8 +16,8 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Mapper, StoredEvent
-from sqlalchemy import Engine, Table, select
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from sqlalchemy import Engine, Select, Table, select
 
 from domain.chain import event_hash, event_type_name
 
@@ -117,11 +117,10 @@ class EventLog:
             data = self.mapper.cipher.decrypt(data)
         if self.mapper.compressor:
             data = self.mapper.compressor.decompress(data)
-        state = dict(self.mapper.transcoder.decode(data))
-        ticket_id = _as_uuid(stored.originator_id)
-        state["originator_id"] = ticket_id
-        state["originator_version"] = stored.originator_version
-        return StoredRecord(position, ticket_id, stored.originator_version, stored.topic, state)
+        ticket_id = as_uuid(stored.originator_id)
+        version = stored.originator_version
+        state = stored_state(self.mapper.transcoder, ticket_id, version, data)
+        return StoredRecord(position, ticket_id, version, stored.topic, state)
 
     def last_position(self) -> int:
         """The newest position in the log (0 when it is empty)."""
@@ -132,31 +131,13 @@ class EventLog:
     ) -> Iterator[list[StoredRecord]]:
         """The log after position `after` (from its very start when None) up to `to`, a page
         at a time: constant memory, one short transaction per page."""
-        for rows in self.raw_pages(after, to, page_size):
-            yield [
-                self.decode(StoredEvent(ticket_id, version, topic, state), position)
-                for position, ticket_id, version, topic, state in rows
-            ]
-
-    def raw_pages(
-        self, after: int | None = None, to: int | None = None, page_size: int = DEFAULT_PAGE
-    ) -> Iterator[list[tuple[int, UUID, int, str, bytes]]]:
-        """The same pages, undecoded: position, ticket id, version, topic, stored bytes."""
-        # The same keyset query as the recorder's `select_notifications`, in SQLAlchemy Core:
-        # building ORM objects for every row would cost more than hashing them.
-        table = self.table
-        columns = (table.c.id, table.c.originator_id, table.c.originator_version)
-        query = select(*columns, table.c.topic, table.c.state).order_by(table.c.id)
-        if to is not None:
-            query = query.where(table.c.id <= to)
         while True:
-            page = query if after is None else query.where(table.c.id > after)
             with self.engine.connect() as connection:
-                rows = connection.execute(page.limit(page_size)).all()
+                rows = connection.execute(log_rows(self.table, after, to).limit(page_size)).all()
             if not rows:
                 return
             yield [
-                (position, _as_uuid(ticket_id), version, topic, bytes(state))
+                self.decode(StoredEvent(ticket_id, version, topic, bytes(state)), position)
                 for position, ticket_id, version, topic, state in rows
             ]
             if len(rows) < page_size:
@@ -187,5 +168,34 @@ class EventLog:
         ]
 
 
-def _as_uuid(value: UUID | str) -> UUID:
-    return value if isinstance(value, UUID) else UUID(str(value))
+def log_rows(table: Any, after: int | None = None, to: int | None = None) -> Select[Any]:
+    """The log's rows after position `after` up to `to`, in position order: position, ticket
+    id, version, topic, stored bytes. The same keyset query as the recorder's
+    `select_notifications`, in SQLAlchemy Core: building ORM objects for every row would cost
+    more than hashing them."""
+    c = table.c
+    query = select(c.id, c.originator_id, c.originator_version, c.topic, c.state).order_by(c.id)
+    if after is not None:
+        query = query.where(c.id > after)
+    if to is not None:
+        query = query.where(c.id <= to)
+    return query
+
+
+def stored_state(
+    transcoder: Transcoder, ticket_id: UUID, version: int, data: bytes
+) -> dict[str, Any]:
+    """An event's state as stored (decoded, not upcast), with the ids kept beside it."""
+    state = dict(transcoder.decode(data))
+    state["originator_id"] = ticket_id
+    state["originator_version"] = version
+    return state
+
+
+def as_uuid(value: Any) -> UUID:
+    """A ticket id as a database returns it: a UUID, its text, or its 16 bytes."""
+    if isinstance(value, UUID):
+        return value
+    if isinstance(value, bytes | memoryview) and len(value) == 16:
+        return UUID(bytes=bytes(value))
+    return UUID(str(value))
