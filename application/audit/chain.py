@@ -234,6 +234,8 @@ class ChainVerifier:
         try:
             return self._verify_store(self.workers)
         except (BrokenProcessPool, OSError) as error:  # e.g. no process may be started here
+            if self.workers == 1:
+                raise  # nothing was asked of other processes: the failure is its own
             log.warning("audit verify: worker processes failed (%s); verifying in this one", error)
             return self._verify_store(1)
 
