@@ -170,19 +170,23 @@ class OutboxRelay:
 
     def has_position(self) -> bool:
         """Whether the relay has a stored position to resume from."""
-        with self.engine.connect() as connection:
-            found = connection.execute(
-                sa.select(positions_table.c.position).where(positions_table.c.name == self.name)
-            ).first()
-        return found is not None
+        return self._stored_position() is not None
+
+    def ensure_started(self) -> None:
+        """Raise StartUnknown when the relay has no position to resume from."""
+        if not self.has_position():
+            raise StartUnknown(self.name, self.desk.recorder.max_notification_id() or 0)
 
     def position(self) -> int:
         """The last log position whose emails the broker confirmed or are held."""
+        return self._stored_position() or 0
+
+    def _stored_position(self) -> int | None:
         with self.engine.connect() as connection:
             stored = connection.execute(
                 sa.select(positions_table.c.position).where(positions_table.c.name == self.name)
             ).scalar()
-        return int(stored or 0)
+        return None if stored is None else int(stored)
 
     def held(self) -> list[HeldEmail]:
         """The emails waiting for the business opening, the soonest first."""
@@ -224,9 +228,8 @@ class OutboxRelay:
 
     def _relay_batch(self) -> tuple[int, bool]:
         """Published emails, and whether more may be waiting at once."""
-        if not self._recovered and not self.has_position():
-            raise StartUnknown(self.name, self.desk.recorder.max_notification_id() or 0)
         if not self._recovered:
+            self.ensure_started()
             self._republish_pending()
             self._recovered = True
         released = self._release_due()

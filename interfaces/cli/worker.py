@@ -48,9 +48,11 @@ def worker(only: tuple[str, ...], list_: bool, start: str | None) -> None:
             )
         chosen = {name: w for name, w in available.items() if not only or name in only}
         relay = chosen.get("relay")
-        if isinstance(relay, OutboxRelay) and not relay.has_position():
-            head = container.desk.recorder.max_notification_id() or 0
-            raise click.UsageError(str(StartUnknown(relay.name, head)))
+        if isinstance(relay, OutboxRelay):
+            try:
+                relay.ensure_started()
+            except StartUnknown as unknown:
+                raise click.UsageError(str(unknown)) from None
         WorkerPool(chosen).run_until_signalled()
     finally:
         container.close()
