@@ -122,16 +122,20 @@ def test_category_and_missing_details_are_named_in_each_language() -> None:
     assert "نوع المشكلة" in details and "the name of the course or workshop" in details
 
 
-def test_a_reply_to_an_emailed_request_threads_under_it() -> None:
-    email = OutgoingEmail(
+def receipt_answering(message_id: str) -> OutgoingEmail:
+    """The receipt of a request that came by email with this Message-ID."""
+    return OutgoingEmail(
         message_id=f"receipt.1.{REFERENCE}",
         kind=EmailKind.RECEIPT,
         to="learner@example.org",
         reference=REFERENCE,
         context=CONTEXTS[EmailKind.RECEIPT],
-        in_reply_to="<abc@example.org>",
+        in_reply_to=message_id,
     )
-    message = MailRenderer(ADDRESSES)(email)
+
+
+def test_a_reply_to_an_emailed_request_threads_under_it() -> None:
+    message = MailRenderer(ADDRESSES)(receipt_answering("<abc@example.org>"))
     assert message["In-Reply-To"] == message["References"] == "<abc@example.org>"
 
 
@@ -142,15 +146,7 @@ def test_a_long_message_id_is_echoed_whole_for_mail_programs_to_thread() -> None
         "<PH0PR11MB5000D1E2F3A4B5C6D7E8F9A0B1C2D3E4F5A6B7C8D9E0"
         "@PH0PR11MB5000.namprd11.prod.outlook.com>"
     )
-    email = OutgoingEmail(
-        message_id=f"receipt.1.{REFERENCE}",
-        kind=EmailKind.RECEIPT,
-        to="learner@example.org",
-        reference=REFERENCE,
-        context=CONTEXTS[EmailKind.RECEIPT],
-        in_reply_to=long_id,
-    )
-    written = MailRenderer(ADDRESSES)(email).as_bytes()
+    written = MailRenderer(ADDRESSES)(receipt_answering(long_id)).as_bytes()
     read = BytesParser(policy=policy.compat32).parsebytes(written, headersonly=True)
     assert len(long_id) > 78
     assert read["In-Reply-To"] == read["References"] == long_id  # one line each, not encoded
