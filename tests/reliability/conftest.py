@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -266,13 +267,29 @@ class Deployment:
         return self._container
 
     def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.log()[-4000:]}" for p in self.processes)
+        """Each process's warnings, errors and exceptions first (a failure's cause is often long
+        before the end of its log), then the end of its log."""
+        parts = []
+        for process in self.processes:
+            log = process.log()
+            parts += [f"--- {process.name}", "\n".join(problems(log))[-3000:]]
+            parts += [f"--- {process.name}, its end", log[-1500:]]
+        return "\n".join(parts)
 
     def close(self) -> None:
         for process in reversed(self.processes):
             process.stop()
         if self._container is not None:
             self._container.close()
+
+
+_PROBLEM = re.compile(r" (WARNING|ERROR|CRITICAL) |^[\w.]+(Error|Exception|Conflict)\b|^DETAIL")
+
+
+def problems(log: str) -> list[str]:
+    """The lines of a log that tell of something going wrong: warnings, errors, and the last line
+    of each traceback (the exception and its message)."""
+    return [line[:400] for line in log.splitlines() if _PROBLEM.search(line)]
 
 
 def deployment_env(root: Path) -> dict[str, str]:
