@@ -8,13 +8,14 @@ from sqlalchemy.engine import Engine
 from application import signin, users
 from application.audit import access, seals
 from application.mail import outbox
-from application.storage import holders, idempotency
+from application.storage import holders, idempotency, leases
 
 # Every table outside the event store and the read models (which projections/ creates).
 SCHEMAS: tuple[sa.MetaData, ...] = (
     users.metadata,
     idempotency.metadata,
     holders.metadata,
+    leases.metadata,
     outbox.mail_metadata,
     seals.metadata,
     access.metadata,

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from application.desk import Clock, SupportDesk
+from application.storage.leases import Fence
 from domain.deadlines import Deadline
 from domain.errors import TicketNotFound, TransitionRefused
 from domain.sla import SlaState
@@ -50,6 +51,8 @@ class SlaWatcher:
         self.at_risk = at_risk
         self.clock = clock or desk.clock
         self.interval = interval
+        # Set where replicas elect a leader: checked before each escalation or warning.
+        self.fence: Fence | None = None
 
     def watch_once(self) -> int:
         """Escalate every deadline passed unmet and warn the owners of those at risk, as of now;
@@ -81,12 +84,17 @@ class SlaWatcher:
         for reason, deadline in ticket.overdue_deadlines(now):
             if ticket.has_escalated(reason, deadline):
                 continue
+            self._still_leading()
             try:
                 self.desk.escalate(reference, reason=reason, actor=SLA_WATCH, deadline=deadline)
                 escalated += 1
             except TransitionRefused:
                 pass  # another watcher was first, or the ticket was resolved meanwhile
         return escalated
+
+    def _still_leading(self) -> None:
+        if self.fence is not None:
+            self.fence(None)
 
     def _warn_owner(self, reference: str, now: datetime) -> int:
         try:
@@ -105,6 +113,7 @@ class SlaWatcher:
                 continue  # on track, or passed: then it is escalated instead (P6.2)
             if ticket.has_warned(deadline, due):
                 continue
+            self._still_leading()
             try:
                 self.desk.warn_owner(reference, deadline=deadline, due=due, actor=SLA_WATCH)
                 warned += 1

@@ -6,34 +6,62 @@ They live here, not in the composition root, because the relay and the mailer ne
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
+
 from application.bootstrap import Container
 from application.mail.outbox import OutboxRelay
 from application.runtime.health import Gauges, follower_gauges
+from application.runtime.leadership import Led
 from application.runtime.workers import Worker
 from application.sla_watch import SlaWatcher
+from application.storage.leases import Lease
 from interfaces.mail.broker import MailBroker
 from interfaces.mail.wiring import mailer, outbox_relay
 from projections.audit import SealKeeper
 from projections.quarantine import quarantined
 from projections.queue import owned_at_risk
-from projections.runner import build_runners, positions
+from projections.runner import READ_MODELS, build_runners, positions
 from projections.sla import overdue_candidates
+
+SINGLE_WRITERS = ("relay", "sla-watch", "audit-seals")
+"""The workers of which one replica works at a time (on PostgreSQL, by a lease)."""
+
+
+def worker_names(include_mailer: bool = False) -> tuple[str, ...]:
+    """The names of the background workers, as `--only` takes them."""
+    return (*READ_MODELS, *SINGLE_WRITERS, *(("mailer",) if include_mailer else ()))
 
 
 def workers(
-    container: Container, include_mailer: bool = False, relay_start: int | str | None = None
+    container: Container,
+    include_mailer: bool = False,
+    relay_start: int | str | None = None,
+    only: Collection[str] = (),
 ) -> dict[str, Worker]:
-    """Every background worker by name; the mailer only where it runs in this process."""
-    built: dict[str, Worker] = dict(build_runners(container))
-    built["relay"] = relay(container, start=relay_start)
-    built["sla-watch"] = sla_watcher(container)
-    built["audit-seals"] = SealKeeper(
-        container.desk,
-        container.audit_key,
-        container.checkpoints,
-        accesses=container.access_log.count,
-    )
-    if include_mailer:
+    """The background workers by name (those named in `only`, or all); the mailer only where it
+    runs in this process. Only those chosen are built: building one may write its first rows."""
+    chosen = set(only or worker_names(include_mailer))
+    built: dict[str, Worker] = {
+        name: runner for name, runner in build_runners(container).items() if name in chosen
+    }
+    makers: dict[str, Callable[[], Worker]] = {
+        "relay": lambda: relay(container, start=relay_start),
+        "sla-watch": lambda: sla_watcher(container),
+        "audit-seals": lambda: SealKeeper(
+            container.desk,
+            container.audit_key,
+            container.checkpoints,
+            accesses=container.access_log.count,
+        ),
+    }
+    for name in SINGLE_WRITERS:
+        if name not in chosen:
+            continue
+        worker = makers[name]()
+        # On PostgreSQL any number of machines run them: one replica of each leads.
+        shared = container.settings.uses_postgres
+        built[name] = Led(worker, Lease(container.engine, name)) if shared else worker
+    if include_mailer and "mailer" in chosen:
         built["mailer"] = mailer(container)
     return built
 

@@ -17,6 +17,7 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 from sqlalchemy import Connection, bindparam, insert, update
+from sqlalchemy.exc import IntegrityError
 
 from application.audit.checkpoints import Checkpoint, CheckpointFile
 from application.audit.records import EventLog, StoredRecord
@@ -32,6 +33,7 @@ from application.audit.seals import (
     watermark_table,
 )
 from application.desk import Clock, utc_now
+from application.storage.leases import Fence
 from domain.chain import GENESIS
 
 PAGE = 500
@@ -71,6 +73,8 @@ class SealKeeper:
         self._accesses = accesses  # counts the audit access log's entries for each checkpoint
         # The newest checkpoint this keeper knows of: the database must never be behind it.
         self._checkpoint = checkpoints.last() if checkpoints else None
+        # Set where replicas elect a leader: seals are written only while this one leads.
+        self.fence: Fence | None = None
         self._start()
 
     def _start(self) -> None:
@@ -78,13 +82,19 @@ class SealKeeper:
         # but the watermark is gone, someone removed it, and starting again from position 0
         # would seal what they left behind.
         if self.book.watermark() is None and not self.book.seals():
-            with self.log.engine.begin() as connection:
-                start = Watermark.make(self.key, 0, LOG_GENESIS)
-                connection.execute(
-                    insert(watermark_table).values(
-                        keeper=KEEPER, position=start.position, digest=start.digest, mac=start.mac
+            start = Watermark.make(self.key, 0, LOG_GENESIS)
+            try:
+                with self.log.engine.begin() as connection:
+                    connection.execute(
+                        insert(watermark_table).values(
+                            keeper=KEEPER,
+                            position=start.position,
+                            digest=start.digest,
+                            mac=start.mac,
+                        )
                     )
-                )
+            except IntegrityError:
+                pass  # another keeper, starting at the same moment, made it first
 
     def catch_up(self, page_size: int = PAGE) -> int:
         """Seal every event recorded since the watermark; how many events were read."""
@@ -150,6 +160,8 @@ class SealKeeper:
         moved = Watermark.make(self.key, records[-1].position, digest)
         try:
             with self.log.engine.begin() as connection:
+                if self.fence is not None:
+                    self.fence(connection)
                 self._advance(connection, watermark, moved)
                 self._write(connection, known, heads)
         except _Overtaken:

@@ -35,6 +35,7 @@ from application.mail.notifications import (
     emails_for,
 )
 from application.storage.instants import aware
+from application.storage.leases import Fence
 from domain.ticket import Ticket
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,8 @@ class OutboxRelay:
         self.max_backoff = max_backoff
         self._recovered = False
         self._tickets = _TicketsAsOf(desk)
+        # Set where replicas elect a leader: the position moves only while this one leads.
+        self.fence: Fence | None = None
         if start is not None and not self.has_position():
             head = desk.recorder.max_notification_id() or 0
             begin = head if start == START_NOW else int(start)
@@ -282,6 +285,8 @@ class OutboxRelay:
         for attempt in (1, 2):
             try:
                 with self.engine.begin() as connection:
+                    if self.fence is not None:
+                        self.fence(connection)
                     self._hold(connection, held)
                     # Never backwards: another relay on the same log may have gone further.
                     connection.execute(

@@ -6,10 +6,11 @@ import click
 
 from application.bootstrap import bootstrap
 from application.mail.outbox import START_NOW, OutboxRelay, StartUnknown
+from application.runtime.leadership import Led
 from application.runtime.workers import WorkerPool
 from application.settings import Settings
 from interfaces.logs import configure
-from interfaces.workers import workers
+from interfaces.workers import worker_names, workers
 
 
 @click.command("worker")
@@ -30,29 +31,30 @@ def worker(only: tuple[str, ...], list_: bool, start: str | None) -> None:
     """Run projections, the outbox relay and the SLA watcher (each or all) until SIGTERM."""
     settings = Settings.from_env()
     configure(settings.log_format)
+    if list_:
+        for name in worker_names():
+            click.echo(name)
+        return
+    unknown = sorted(set(only) - set(worker_names()))
+    if unknown:
+        raise click.BadParameter(
+            f"unknown worker {', '.join(unknown)}; choose from {', '.join(worker_names())}",
+            param_hint="--only",
+        )
     container = bootstrap(settings)
     try:
         try:
-            available = workers(container, relay_start=_start(start))
+            chosen = workers(container, relay_start=_start(start), only=only)
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--from") from None
-        if list_:
-            for name in available:
-                click.echo(name)
-            return
-        unknown = sorted(set(only) - set(available))
-        if unknown:
-            raise click.BadParameter(
-                f"unknown worker {', '.join(unknown)}; choose from {', '.join(available)}",
-                param_hint="--only",
-            )
-        chosen = {name: w for name, w in available.items() if not only or name in only}
         relay = chosen.get("relay")
+        if isinstance(relay, Led):
+            relay = relay.worker
         if isinstance(relay, OutboxRelay):
             try:
                 relay.ensure_started()
-            except StartUnknown as unknown:
-                raise click.UsageError(str(unknown)) from None
+            except StartUnknown as unknown_start:
+                raise click.UsageError(str(unknown_start)) from None
         WorkerPool(chosen).run_until_signalled()
     finally:
         container.close()

@@ -21,6 +21,7 @@ from application.bootstrap import Container, bootstrap
 from application.mail.mailer import Mailer
 from application.mail.notifications import EmailKind, OutgoingEmail, OwnerMail
 from application.mail.outbox import BrokerUnavailable, OutboxRelay, held_table, pending_table
+from application.runtime.leadership import Led
 from application.sla_watch import SLA_WATCH, SlaWatcher
 from application.users import Role
 from domain.deadlines import Deadline
@@ -557,10 +558,12 @@ def test_two_watcher_processes_on_postgres_warn_once(
 
 def test_the_composed_workers_tell_owners(container: Container) -> None:
     built = workers(container)
-    mail = built["relay"]
+    led = container.settings.uses_postgres  # replicas of these elect a leader on PostgreSQL
+    mail, watch = (getattr(w, "worker", w) for w in (built["relay"], built["sla-watch"]))
+    assert all(isinstance(built[name], Led) == led for name in ("relay", "sla-watch"))
     assert isinstance(mail, OutboxRelay) and mail.owners is not None
     assert mail.owners.calendar is container.calendar
-    assert getattr(built["sla-watch"], "at_risk", None) is not None
+    assert getattr(watch, "at_risk", None) is not None
 
 
 # ---- on the real broker ----------------------------------------------------------------------
