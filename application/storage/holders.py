@@ -31,13 +31,16 @@ _HOST = socket.gethostname()
 
 
 def _started(pid: int) -> str | None:
-    """When the process started, in clock ticks since boot (Linux); None when unknown."""
+    """When the process started, in clock ticks since boot (Linux); None when unknown, or when
+    it has ended and only waits to be reaped (a zombie)."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
-    return fields[19] if len(fields) > 19 else None  # field 22 of stat, after pid and name
+    if len(fields) <= 19 or fields[0] in ("Z", "X"):  # field 3 of stat: the process's state
+        return None
+    return fields[19]  # field 22 of stat, after pid and name
 
 
 @cache

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -135,6 +137,20 @@ def test_a_process_is_named_so_that_a_reused_pid_is_another_process() -> None:
     assert has_ended(an_ended_process()) is True
     assert has_ended(f"{host}/{pid}/{int(started) + 1}") is True  # the same pid, started later
     assert has_ended(f"elsewhere/{pid}/{started}") is None
+
+
+def test_a_process_killed_and_not_yet_reaped_has_ended() -> None:
+    code = "import time; from application.storage.holders import this_process; "
+    code += "print(this_process(), flush=True); time.sleep(60)"
+    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as child:
+        assert child.stdout is not None
+        name = child.stdout.readline().strip()
+        assert has_ended(name) is False
+        child.kill()
+        # Until its parent reaps it, the killed process stays in the table as a zombie.
+        while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            time.sleep(0.01)
+        assert has_ended(name) is True
 
 
 def test_a_released_key_is_taken_over_at_once_under_its_reference(

@@ -243,10 +243,10 @@ class Deployment:
         self.processes.append(process.start())
         return process
 
-    def serve(self, workers: int = 2) -> Server:
+    def serve(self, workers: int = 2, name: str = "serve") -> Server:
         """`supportdesk serve --workers N` on a free port, once it answers /health."""
         port = free_port()
-        process = self.start("serve", "serve", "--port", str(port), "--workers", str(workers))
+        process = self.start(name, "serve", "--port", str(port), "--workers", str(workers))
         server = Server(process, f"http://127.0.0.1:{port}")
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
