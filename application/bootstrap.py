@@ -60,6 +60,12 @@ class Container:
     signin: SignIn
     """Passwords, second factors and sessions of the desk console."""
 
+    def announce(self, role: str) -> None:
+        """Give this long-running process's signs of life, saying what it does, where several
+        processes share the database (PostgreSQL); `supportdesk topology check` lists them."""
+        if self.idempotency.heartbeat is not None:
+            self.idempotency.heartbeat.start(role)
+
     def close(self) -> None:
         """Release connections."""
         self.idempotency.close()

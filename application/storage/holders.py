@@ -17,6 +17,7 @@ import threading
 import uuid
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
@@ -84,7 +85,30 @@ processes_table = sa.Table(
     metadata,
     sa.Column("holder", sa.String(200), primary_key=True),
     sa.Column("beat_at", sa.DateTime(timezone=True), nullable=False),
+    # What the process does (web, worker: relay, queue, …), for `supportdesk topology check`.
+    sa.Column("role", sa.String(200), nullable=True),
 )
+
+
+@dataclass(frozen=True)
+class Running:
+    """A process that gave signs of life, as `supportdesk topology check` lists it."""
+
+    holder: str
+    role: str | None
+    beat_at: datetime
+    live: bool
+
+
+def running(engine: Engine, now: datetime) -> list[Running]:
+    """The processes that gave signs of life in the last day, the live ones first."""
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(processes_table)).all()
+    found = [
+        Running(row.holder, row.role, aware(row.beat_at), aware(row.beat_at) > now - STALE_AFTER)
+        for row in rows
+    ]
+    return sorted(found, key=lambda p: (not p.live, p.role or "", p.holder))
 
 
 class Heartbeat:
@@ -98,9 +122,15 @@ class Heartbeat:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid = 0
+        self.role: str | None = None
 
-    def start(self) -> None:
-        """Beat now and from now on (again in a forked process, whose threads did not follow)."""
+    def start(self, role: str | None = None) -> None:
+        """Beat now and from now on (again in a forked process, whose threads did not follow);
+        with `role`, say what this process does."""
+        if role is not None and role[:200] != self.role:
+            self.role = role[:200]
+            if self._pid == os.getpid():
+                self.beat()
         if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
             return
         with self._lock:
@@ -127,10 +157,12 @@ class Heartbeat:
             updated = connection.execute(
                 processes_table.update()
                 .where(processes_table.c.holder == holder)
-                .values(beat_at=now)
+                .values(beat_at=now, role=self.role)
             ).rowcount
             if not updated:
-                connection.execute(processes_table.insert().values(holder=holder, beat_at=now))
+                connection.execute(
+                    processes_table.insert().values(holder=holder, beat_at=now, role=self.role)
+                )
                 # Processes long gone leave their rows: a new process clears them.
                 connection.execute(
                     processes_table.delete().where(processes_table.c.beat_at < now - FORGOTTEN)

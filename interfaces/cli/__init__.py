@@ -15,6 +15,7 @@ from interfaces.cli.mail import ingest, mailer_group, smtpd
 from interfaces.cli.privacy import privacy_group
 from interfaces.cli.projections import projections_group
 from interfaces.cli.serve import serve
+from interfaces.cli.topology import topology_group
 from interfaces.cli.users import users_group
 from interfaces.cli.worker import worker
 
@@ -38,6 +39,7 @@ cli.add_command(demo)
 cli.add_command(bench)
 cli.add_command(projections_group)
 cli.add_command(front_group)
+cli.add_command(topology_group)
 
 
 def main(argv: list[str] | None = None) -> None:

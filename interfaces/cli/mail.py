@@ -33,6 +33,7 @@ def mailer_group(context: click.Context) -> None:
             err=True,
         )
     try:
+        container.announce("mailer")
         WorkerPool({"mailer": mailer(container)}).run_until_signalled()
     finally:
         container.close()
@@ -97,6 +98,7 @@ def smtpd(host: str, port: int) -> None:
     clients SUPPORTDESK_SMTPD_ALLOWED_CLIENTS names."""
     container = bootstrap()
     try:
+        container.announce("smtpd")
         WorkerPool({"smtpd": _Listening(container, host, port)}).run_until_signalled()
     finally:
         container.close()

@@ -37,6 +37,7 @@ class _Server(BaseApplication):
         from interfaces.web import create_app
 
         self.application = create_app()
+        self.application.extensions["supportdesk"].announce("web")
         return self.application
 
     def _start_workers(self, worker: Any) -> None:

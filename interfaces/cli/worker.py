@@ -55,6 +55,7 @@ def worker(only: tuple[str, ...], list_: bool, start: str | None) -> None:
                 relay.ensure_started()
             except StartUnknown as unknown_start:
                 raise click.UsageError(str(unknown_start)) from None
+        container.announce(f"worker: {', '.join(chosen)}")
         WorkerPool(chosen).run_until_signalled()
     finally:
         container.close()
