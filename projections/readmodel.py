@@ -81,10 +81,13 @@ class ReadModel(Projection[SQLAlchemyTrackingRecorder]):
         for domain_event in domain_events:
             self.apply(connection, domain_event)
 
+    _engine: Engine | None = None
+    """Set on a copy that is rebuilt beside the live tables (projections/rebuild.py)."""
+
     @property
     def engine(self) -> Engine:
         """The database of the event store, where the read model's tables live."""
-        engine = self.view.datastore.engine
+        engine = self._engine or self.view.datastore.engine
         assert isinstance(engine, Engine)
         return engine
 
@@ -141,7 +144,14 @@ class ReadModel(Projection[SQLAlchemyTrackingRecorder]):
 
     def position(self) -> int | None:
         """The last log position applied; None before the read model was set up."""
-        return self.view.max_tracking_id(self.name)
+        tracking = self.tracking_table
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                sa.select(tracking.c.notification_id).where(
+                    tracking.c.application_name == self.name
+                )
+            ).first()
+        return None if found is None else int(found[0] or 0)
 
     def commit(self, domain_events: Sequence[Any], *, after: int, upto: int) -> None:
         """Apply these events and move the tracking row from `after` to `upto`, atomically.

@@ -44,6 +44,7 @@ from projections.conversation import ConversationProjection
 from projections.quarantine import blames_the_event
 from projections.queue import QueueProjection
 from projections.readmodel import TRACKING_TABLE, EventFailed, ReadModel, TrackingConflict
+from projections.rebuild import beside, swap_in
 from projections.reports import ReportsProjection
 from projections.search import SearchProjection
 from projections.sla import SlaProjection
@@ -117,6 +118,7 @@ class Runner:
         batch_size: int = LIVE_BATCH,
         max_attempts: int = Settings.projection_max_attempts,
     ) -> None:
+        self._app = app
         self.read_model = read_model
         self.recorder: SQLAlchemyApplicationRecorder = app.recorder  # type: ignore[assignment]
         self.mapper = app.mapper
@@ -143,11 +145,20 @@ class Runner:
         return self._drain(self.batch_size)
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
-        """Drop the tables, create them again, replay the whole log; how many events it read."""
+        """Replay the whole log into new tables; how many events it read. On PostgreSQL they
+        are built beside the live ones and swapped in at the end (projections/rebuild.py);
+        on SQLite the tables are dropped and replayed in place."""
+        self._position = None
+        if self.read_model.engine.dialect.name == "postgresql":
+            with beside(self.read_model) as rebuilt:
+                replay = Runner(self._app, rebuilt, REBUILD_BATCH, self.max_attempts)
+                read = replay._drain(REBUILD_BATCH, progress)
+                swap_in(self.read_model, rebuilt)
+            self.read_model.create_tables()  # what is made by hand beside the tables
+            return read
         with self.read_model.engine.begin() as connection:
             self.read_model.drop_tables(connection)
         self.read_model.create_tables()
-        self._position = None
         return self._drain(REBUILD_BATCH, progress)
 
     def _drain(

@@ -7,6 +7,7 @@ import click
 
 from application.bootstrap import Container, bootstrap
 from projections.quarantine import failed_events, quarantined
+from projections.rebuild import RebuildRunning
 from projections.runner import READ_MODELS, Runner, build_runners, positions
 
 
@@ -18,14 +19,18 @@ def projections_group() -> None:
 @projections_group.command("rebuild")
 @click.argument("name", required=False, type=click.Choice(READ_MODELS))
 def rebuild(name: str | None) -> None:
-    """Drop NAME (default: every read model) and replay the whole log into it.
+    """Replay the whole log into NAME (default: every read model).
 
-    Queries see the tables fill up meanwhile; a runner left running carries on where the
-    rebuild got to, without applying any event twice. Events set aside are tried again.
+    On PostgreSQL the new tables are built beside the live ones, which queries go on reading,
+    and replace them in one transaction at the end; on SQLite they are dropped and fill up
+    again. A runner left running carries on where the rebuild got to, without applying any
+    event twice. Events set aside are tried again.
     """
     container = bootstrap()
     try:
         _rebuild(container, build_runners(container), [name] if name else list(READ_MODELS))
+    except RebuildRunning as running:
+        raise click.ClickException(str(running)) from None
     finally:
         container.close()
 
