@@ -127,10 +127,29 @@ class _Walk:
 
     def step(self, record: StoredRecord, computed: str) -> None:
         self.events += 1
-        if self.seal is None and isinstance(record.state.get("reference"), str):
-            self.reference = record.state["reference"]
+        state = record.state
+        if self.seal is None and isinstance(state.get("reference"), str):
+            self.reference = state["reference"]
         if self.first_bad is not None:
             return
+        # The usual event is told apart in a few looks: the next link, intact, dated after its
+        # predecessor, and either covered by the seal or newer than what the keeper read.
+        moment, seal = state.get("timestamp"), self.seal
+        if (
+            record.version == self.version + 1
+            and state.get("prev_hash") == self.hash
+            and state.get("hash") == computed
+            and type(moment) is datetime
+            and (self.instant is None or moment >= self.instant)
+        ):
+            if seal is not None and record.version <= seal.version:
+                usual = record.version < seal.version or computed == seal.hash
+            else:
+                usual = self.watermark is None or record.position > self.watermark
+                self.pending += usual
+            if usual:
+                self.version, self.hash, self.instant = record.version, computed, moment
+                return
         self.first_bad = self._link_fault(record, computed) or self._seal_fault(record, computed)
         if self.first_bad is not None:
             return
