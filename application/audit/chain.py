@@ -27,7 +27,7 @@ from application.audit.seals import (
     Seal,
     SealBook,
     Watermark,
-    log_digest,
+    extended,
 )
 from domain.chain import GENESIS
 
@@ -276,7 +276,7 @@ class ChainVerifier:
         events = 0
         digest = marked = LOG_GENESIS
         for page in checked_pages(self.log, workers, self.parallel_from):
-            for record, computed in page:
+            for record, computed, link in page:
                 walk = walks.get(record.ticket_id)
                 if walk is None:
                     seal = seals.get(record.ticket_id)
@@ -285,9 +285,7 @@ class ChainVerifier:
                     )
                 walk.step(record, computed)
                 if record.position <= digest_up_to:
-                    digest = log_digest(
-                        digest, record.position, record.ticket_id, record.version, computed
-                    )
+                    digest = extended(digest, link)
                     if record.position == watermark:
                         marked = digest
                     if expected.get(record.position, digest) != digest:

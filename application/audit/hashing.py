@@ -21,6 +21,7 @@ from eventsourcing.persistence import JSONTranscoder, Transcoder
 from eventsourcing.utils import get_topic, resolve_topic
 
 from application.audit.records import EventLog, StoredRecord, as_uuid, log_rows, stored_state
+from application.audit.seals import log_link
 from application.audit.stored_hash import hash_of_stored, instant
 from application.audit.stored_hash import stored_state as raw_state
 from domain.chain import event_hash, event_type_name
@@ -28,8 +29,9 @@ from domain.chain import event_hash, event_type_name
 PARALLEL_FROM = 20_000
 """A log of fewer events is hashed by the verifying process alone."""
 
-Checked = list[tuple[StoredRecord, str]]
-"""A page of the log: each event as the chain's walk reads it, and its recomputed hash."""
+Checked = list[tuple[StoredRecord, str, str]]
+"""A page of the log: each event as the chain's walk reads it, its recomputed hash, and what
+it adds to the running digest of the log (`seals.log_link`)."""
 
 PAGE = 2_000
 """Positions a worker reads, decodes and hashes at a time."""
@@ -47,7 +49,7 @@ def checked_pages(
     shared = ":memory:" not in database and "mode=memory" not in database  # workers can open it
     if workers < 2 or not plain or not shared or log.last_position() < parallel_from:
         for page in log.pages():
-            yield [(record, record.computed_hash()) for record in page]
+            yield [_checked(record, record.computed_hash()) for record in page]
         return
     yield from _on_every_core(log, workers)
 
@@ -71,11 +73,16 @@ def _on_every_core(log: EventLog, workers: int) -> Iterator[Checked]:
             yield _page(ahead.popleft().result())
 
 
+def _checked(record: StoredRecord, computed: str) -> tuple[StoredRecord, str, str]:
+    link = log_link(record.position, record.ticket_id, record.version, computed)
+    return record, computed, link
+
+
 def _page(hashed: list[tuple[Any, ...]]) -> Checked:
-    page: Checked = []
-    for position, ticket_id, version, topic, state, computed in hashed:
-        page.append((StoredRecord(position, ticket_id, version, topic, state), computed))
-    return page
+    return [
+        (StoredRecord(position, ticket_id, version, topic, state), computed, link)
+        for position, ticket_id, version, topic, state, computed, link in hashed
+    ]
 
 
 def _start(application_topic: str, url: str, table_name: str) -> None:
@@ -113,7 +120,8 @@ def _hash_range(after: int, to: int) -> list[tuple[Any, ...]]:
             kept = {name: plain[name] for name in _KEPT if name in plain}
             if "timestamp" in kept:
                 kept["timestamp"] = instant(kept["timestamp"])
-        hashed.append((position, ticket_id, version, topic, kept, computed))
+        link = log_link(position, ticket_id, version, computed)
+        hashed.append((position, ticket_id, version, topic, kept, computed, link))
     return hashed
 
 

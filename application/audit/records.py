@@ -9,10 +9,9 @@ version of the code is shown, hashed and exported as it was recorded.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -29,9 +28,9 @@ ENVELOPE = frozenset(
 DEFAULT_PAGE = 1000
 
 
-@dataclass(frozen=True)
-class StoredRecord:
-    """One stored event: where it sits in the log, and its state as recorded."""
+class StoredRecord(NamedTuple):
+    """One stored event: where it sits in the log, and its state as recorded. A named tuple:
+    verifying builds one per event of the log, and a tuple is built fastest."""
 
     position: int
     ticket_id: UUID

@@ -73,8 +73,17 @@ LOG_GENESIS = "0" * 64
 
 def log_digest(previous: str, position: int, ticket_id: UUID, version: int, content: str) -> str:
     """The running digest of the log in position order, extended by one event."""
-    link = f"{previous}|{position}|{ticket_id}|{version}|{content}".encode()
-    return hashlib.sha256(link).hexdigest()
+    return extended(previous, log_link(position, ticket_id, version, content))
+
+
+def log_link(position: int, ticket_id: UUID, version: int, content: str) -> str:
+    """What one event adds to the running digest (hashing workers make it beforehand)."""
+    return f"|{position}|{ticket_id}|{version}|{content}"
+
+
+def extended(previous: str, link: str) -> str:
+    """The running digest extended by one event's `log_link`."""
+    return hashlib.sha256(f"{previous}{link}".encode()).hexdigest()
 
 
 class AuditKey:

@@ -44,7 +44,7 @@ STATES: list[dict[str, Any]] = [
     {"due": datetime(2026, 11, 5, 16, 30, tzinfo=RIYADH), "class_version": 1},
     {"due": datetime(2026, 11, 5, 16, 30, tzinfo=RIYADH), "class_version": 2},
     {"template_id": uuid.uuid4(), "ids": [uuid.uuid4(), uuid.uuid4()]},
-    {"amount": Decimal("1.50"), "ratio": 0.1, "big": 2**70, "none": None, "yes": True},
+    {"amount": Decimal("1.50"), "big": 2**63, "small": -(2**63), "none": None, "yes": True},
     {"nested": {"b": [1, {"at": datetime(2030, 1, 1, tzinfo=UTC)}], "a": '\x00\t\n"\\\u2028'}},
     {"_type_": "looks like a type", "other": 1},
     {"emoji": "🙂 \ud7ff", "empty": {}, "list": []},
@@ -73,6 +73,24 @@ def test_random_states_hash_alike(transcoder: JSONTranscoder) -> None:
         state = {f"k{i}": rng.choice(values)() for i in range(rng.randint(1, 8))}
         fast, decoded = both(transcoder, state)
         assert fast == decoded, state
+
+
+def test_every_character_hashes_alike(transcoder: JSONTranscoder) -> None:
+    characters = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    for start in range(0, len(characters), 4096):
+        text = "".join(characters[start : start + 4096])
+        state = {"message": text, text[:64]: "key", text[-64:]: "other key"}
+        fast, decoded = both(transcoder, state)
+        assert fast == decoded, hex(ord(text[0]))
+
+
+@pytest.mark.parametrize("value", [0.1, 1e16, float("nan"), 2**64, -(2**63) - 1, {"deep": [1.5]}])
+def test_what_orjson_would_write_otherwise_is_left_to_decoding(
+    transcoder: JSONTranscoder, value: Any
+) -> None:
+    data = transcoder.encode({"value": value})
+    plain = stored_state(data)
+    assert plain is None or hash_of_stored("Ticket.Responded", str(TICKET), 1, plain) is None
 
 
 def test_a_type_it_does_not_write_is_left_to_decoding(transcoder: JSONTranscoder) -> None:
