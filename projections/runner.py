@@ -44,7 +44,7 @@ from projections.conversation import ConversationProjection
 from projections.quarantine import blames_the_event
 from projections.queue import QueueProjection
 from projections.readmodel import TRACKING_TABLE, EventFailed, ReadModel, TrackingConflict
-from projections.rebuild import beside, swap_in
+from projections.rebuild import beside, can_rebuild_beside, swap_in
 from projections.reports import ReportsProjection
 from projections.search import SearchProjection
 from projections.sla import SlaProjection
@@ -145,11 +145,11 @@ class Runner:
         return self._drain(self.batch_size)
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
-        """Replay the whole log into new tables; how many events it read. On PostgreSQL they
-        are built beside the live ones and swapped in at the end (projections/rebuild.py);
-        on SQLite the tables are dropped and replayed in place."""
+        """Replay the whole log into new tables; how many events it read. They are built
+        beside the live ones and swapped in at the end (projections/rebuild.py); only a
+        database in memory is dropped and replayed in place."""
         self._position = None
-        if self.read_model.engine.dialect.name == "postgresql":
+        if can_rebuild_beside(self.read_model):
             with beside(self.read_model) as rebuilt:
                 replay = Runner(self._app, rebuilt, REBUILD_BATCH, self.max_attempts)
                 read = replay._drain(REBUILD_BATCH, progress)

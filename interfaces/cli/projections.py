@@ -21,10 +21,9 @@ def projections_group() -> None:
 def rebuild(name: str | None) -> None:
     """Replay the whole log into NAME (default: every read model).
 
-    On PostgreSQL the new tables are built beside the live ones, which queries go on reading,
-    and replace them in one transaction at the end; on SQLite they are dropped and fill up
-    again. A runner left running carries on where the rebuild got to, without applying any
-    event twice. Events set aside are tried again.
+    The new tables are built beside the live ones, which queries go on reading, and replace
+    them in one transaction at the end. A runner left running carries on where the rebuild got
+    to, without applying any event twice. Events set aside are tried again.
     """
     container = bootstrap()
     try:
