@@ -54,13 +54,12 @@ def workers(
             accesses=container.access_log.count,
         ),
     }
-    for name in SINGLE_WRITERS:
-        if name not in chosen:
-            continue
-        worker = makers[name]()
-        # On PostgreSQL any number of machines run them: one replica of each leads.
-        shared = container.settings.uses_postgres
-        built[name] = Led(worker, Lease(container.engine, name)) if shared else worker
+    # On PostgreSQL any number of machines run them: one replica of each leads.
+    shared = container.settings.uses_postgres
+    for name, make in makers.items():
+        if name in chosen:
+            worker = make()
+            built[name] = Led(worker, Lease(container.engine, name)) if shared else worker
     if include_mailer and "mailer" in chosen:
         built["mailer"] = mailer(container)
     return built

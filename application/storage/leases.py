@@ -130,23 +130,20 @@ class Lease:
         if connection is None:
             with self.engine.begin() as own:
                 return self.fence(own)
-        table = leases_table
         held = connection.execute(
-            sa.select(table.c.epoch)
-            .where(
-                table.c.name == self.name,
-                table.c.holder == self.holder,
-                table.c.epoch == (self.epoch if self.epoch is not None else -1),
-            )
-            .with_for_update(read=True)
+            sa.select(leases_table.c.epoch).where(*self._mine()).with_for_update(read=True)
         ).first()
         if held is None:
             raise Deposed(f"{self.name}: the lease of epoch {self.epoch} was taken over")
         return None
 
     def _held(self) -> sa.Update:
+        return leases_table.update().where(*self._mine())
+
+    def _mine(self) -> tuple[sa.ColumnElement[bool], ...]:
+        """The lease's row, while it is held by this process at the epoch it took."""
         table = leases_table
-        return table.update().where(
+        return (
             table.c.name == self.name,
             table.c.holder == self.holder,
             table.c.epoch == (self.epoch if self.epoch is not None else -1),

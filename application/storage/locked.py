@@ -47,23 +47,16 @@ def change_recent(
     """In one transaction: the instants after `since` kept in the row whose `key` is `at`
     (`recent`, read under lock), given to `change` to edit in place, then stored back; what
     `change` returns. Two processes making the row at once: the second tries again."""
+
+    def attempt() -> T:
+        with engine.begin() as connection:
+            instants = recent(locked_value(connection, key, value, at), since)
+            answer = change(instants)
+            kept = json.dumps({k: instant.isoformat() for k, instant in instants.items()})
+            connection.execute(sa.update(key.table).where(key == at).values({value.name: kept}))
+        return answer
+
     try:
-        return _change_recent(engine, key, value, at, since, change)
+        return attempt()
     except sa.exc.IntegrityError:  # another process made the row first
-        return _change_recent(engine, key, value, at, since, change)
-
-
-def _change_recent(
-    engine: Engine,
-    key: sa.Column[str],
-    value: sa.Column[str],
-    at: str,
-    since: datetime,
-    change: Callable[[dict[str, datetime]], T],
-) -> T:
-    with engine.begin() as connection:
-        instants = recent(locked_value(connection, key, value, at), since)
-        answer = change(instants)
-        kept = json.dumps({name: instant.isoformat() for name, instant in instants.items()})
-        connection.execute(sa.update(key.table).where(key == at).values({value.name: kept}))
-    return answer
+        return attempt()
