@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from eventsourcing.utils import get_topic
 from sqlalchemy.engine import Engine
 
@@ -25,6 +26,7 @@ from application.desk import Clock, SupportDesk, utc_now
 from application.mail.intake import MailIntake
 from application.mail.notifications import Addresses
 from application.mail.outbox import begin_on_an_empty_log
+from application.privacy.keys import KeyStore, Vault
 from application.schema import create_schema
 from application.settings import Settings, parse_weekly_hours
 from application.signin import SignIn
@@ -46,6 +48,8 @@ class Container:
     desk: SupportDesk
     engine: Engine
     """The event store's database, which also holds the read models and the other tables."""
+    keys: KeyStore
+    """The requesters' keys and the erasure log (application/privacy/keys.py)."""
     users: UserDirectory
     addresses: Addresses
     intake: MailIntake
@@ -70,6 +74,7 @@ class Container:
         """Release connections."""
         self.idempotency.close()
         self.desk.close()
+        self.keys.close()
 
 
 def build_calendar(settings: Settings) -> BusinessCalendar:
@@ -101,6 +106,34 @@ def prepare_data_dir(settings: Settings) -> None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
+def zero_what_is_freed(engine: Engine) -> None:
+    """SQLite overwrites what it deletes, so an erased requester's rows leave nothing in the
+    file's free pages (P7.3)."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _secure_delete(connection: Any, _record: Any) -> None:
+        connection.execute("PRAGMA secure_delete=ON")
+
+    engine.dispose()  # connections opened before are opened again, with it
+
+
+def keystore_engine(settings: Settings) -> Engine:
+    """The key store's database (on SQLite, a file of its own, waiting its turn to write)."""
+    url = settings.keystore
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _wal(connection: Any, _record: Any) -> None:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA secure_delete=ON")  # a destroyed key leaves no trace
+
+        return engine
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    engine.hide_parameters = True
+    return engine
+
+
 def addresses(settings: Settings) -> Addresses:
     """The desk's own addresses, from the settings."""
     return Addresses(
@@ -116,12 +149,15 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Conta
     prepare_data_dir(settings)
     calendar = build_calendar(settings)
     sla = SlaPolicy(calendar)
-    desk = SupportDesk(sla=sla, clock=clock, env=persistence_env(settings))
+    keys = KeyStore(keystore_engine(settings))
+    desk = SupportDesk(sla=sla, clock=clock, env=persistence_env(settings), vault=Vault(keys))
     datastore = desk.recorder.datastore  # type: ignore[attr-defined]
     # Switch SQLite to WAL now, alone: done lazily it races the first concurrent writers.
     datastore.init_sqlite_wal_mode()
     engine = cast(Engine, datastore.engine)
     engine.hide_parameters = True  # SQL errors in logs must not carry requesters' data (P7.3)
+    if engine.dialect.name == "sqlite":
+        zero_what_is_freed(engine)
     create_schema(engine)
     begin_on_an_empty_log(engine, desk.recorder.max_notification_id() or 0)
     own_addresses = addresses(settings)
@@ -137,6 +173,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Conta
         sla=sla,
         desk=desk,
         engine=engine,
+        keys=keys,
         users=users,
         addresses=own_addresses,
         intake=MailIntake(desk, engine, own_addresses, settings.mail_trusted_authserv),

@@ -7,21 +7,42 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, Protocol, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import OperationalError, RecordConflictError
+from eventsourcing.persistence import OperationalError, RecordConflictError, Transcoder
 
 from domain.categories import Category
 from domain.deadlines import Deadline
-from domain.errors import StaleVersion, TemplateNotFound, TicketNotFound, TransitionRefused
+from domain.errors import (
+    InvalidRequest,
+    StaleVersion,
+    TemplateNotFound,
+    TicketNotFound,
+    TransitionRefused,
+)
 from domain.escalation import EscalationReason
+from domain.personal import Personal, Sealer, sealing
 from domain.reference import Reference
 from domain.request import REQUESTER, Channel
 from domain.sla import Complexity, SlaPolicy
 from domain.template import Template, TemplateText, TemplateUse, template_id
 from domain.ticket import Ticket
+
+
+class Vault(Protocol):
+    """Where the requesters' keys are (application/privacy/keys.py): seals their texts as
+    events are built, and opens them as events are read."""
+
+    def new_sealer(self, at: datetime) -> Sealer: ...
+
+    def sealer_like(self, value: object, at: datetime) -> Sealer | None: ...
+
+    def transcoder(self, inner: Transcoder) -> Transcoder: ...
+
+    def redact(self, sealed: str, at: datetime) -> None: ...
+
 
 Clock = Callable[[], datetime]
 
@@ -80,10 +101,18 @@ class SupportDesk(Application[UUID]):
         sla: SlaPolicy,
         clock: Clock = utc_now,
         env: dict[str, str] | None = None,
+        vault: Vault | None = None,
     ) -> None:
+        # Set first: the store's transcoder, made while the application is built, uses it.
+        self.vault = vault
         super().__init__(env=env)
         self.sla = sla
         self.clock = clock
+
+    def construct_transcoder(self) -> Transcoder:
+        """With a vault, personal texts are stored sealed and read opened (P7.3)."""
+        transcoder = super().construct_transcoder()
+        return transcoder if self.vault is None else self.vault.transcoder(transcoder)
 
     # ---- requesters -----------------------------------------------------------------------
 
@@ -106,21 +135,24 @@ class SupportDesk(Application[UUID]):
         With a `reference` chosen beforehand (an idempotent retry), a ticket already recorded
         under it is not recorded again: AlreadyRecorded names it instead.
         """
+        at = self.clock()
+        sealer = self.vault.new_sealer(at) if self.vault is not None else None
         for _ in range(_CONFLICT_RETRIES):
-            ticket = Ticket.submit(
-                reference=reference or Reference.generate(),
-                channel=channel,
-                requester_email=requester_email,
-                category=category,
-                course=course,
-                subject=subject,
-                description=description,
-                language=language,
-                requester_name=requester_name,
-                message_id=message_id,
-                at=self.clock(),
-                sla=self.sla,
-            )
+            with sealing(sealer):
+                ticket = Ticket.submit(
+                    reference=reference or Reference.generate(),
+                    channel=channel,
+                    requester_email=requester_email,
+                    category=category,
+                    course=course,
+                    subject=subject,
+                    description=description,
+                    language=language,
+                    requester_name=requester_name,
+                    message_id=message_id,
+                    at=at,
+                    sla=self.sla,
+                )
             try:
                 return self._save(ticket)
             except RecordConflictError:
@@ -371,6 +403,69 @@ class SupportDesk(Application[UUID]):
             lambda t, at: t.reopen(reason=reason, actor=actor, at=at, sla=self.sla),
         )
 
+    def erase_requester_data(
+        self, reference: str, *, reason: str, basis: str, actor: str
+    ) -> Outcome:
+        """Record that the requester's personal data is erased from this ticket (P7.3); the
+        caller destroys the key that opens it once every ticket of theirs says so."""
+        return self._act(
+            reference,
+            None,
+            lambda t, at: t.erase_requester_data(reason=reason, basis=basis, actor=actor, at=at),
+        )
+
+    def redact(
+        self,
+        reference: str,
+        *,
+        version: int,
+        field: str,
+        reason: str,
+        actor: str,
+        expected_version: int | None = None,
+    ) -> Outcome:
+        """Make one personal text of one event unreadable everywhere the desk shows it (a
+        password pasted into a request); the event that says so is recorded first."""
+        ticket = self.ticket(reference)
+        target = self._event_at(ticket, version)
+        redactable = tuple(getattr(type(target), "personal", ())) if target else ()
+        value = getattr(target, field, None) if field in redactable else None
+        if value is not None and not isinstance(value, Personal) and self.vault is not None:
+            raise InvalidRequest("this text was recorded before texts were sealed: it stays")
+        outcome = self._act(
+            reference,
+            expected_version,
+            lambda t, at: t.redact(
+                version=version,
+                field=field,
+                redactable=redactable if value is not None else (),
+                reason=reason,
+                actor=actor,
+                at=at,
+            ),
+        )
+        if self.vault is not None and isinstance(value, Personal):
+            self.vault.redact(value.sealed, self.clock())
+        return outcome
+
+    def _event_at(self, ticket: Ticket, version: int) -> Any:
+        if not 1 <= version <= ticket.version:
+            return None
+        found = list(self.events.get(ticket.id, gt=version - 1, lte=version))
+        return found[0] if found else None
+
+    def place_hold(self, reference: str, *, reason: str, actor: str) -> Outcome:
+        """Keep the ticket's data whatever its age, until the hold is lifted (P7.3)."""
+        return self._act(
+            reference, None, lambda t, at: t.place_hold(reason=reason, actor=actor, at=at)
+        )
+
+    def lift_hold(self, reference: str, *, reason: str, actor: str) -> Outcome:
+        """End the ticket's hold."""
+        return self._act(
+            reference, None, lambda t, at: t.lift_hold(reason=reason, actor=actor, at=at)
+        )
+
     # ---- reading --------------------------------------------------------------------------
 
     def ticket(self, reference: str | Reference, version: int | None = None) -> Ticket:
@@ -440,7 +535,9 @@ class SupportDesk(Application[UUID]):
             ticket = self.ticket(reference)
             if expected_version is not None and ticket.version != expected_version:
                 raise StaleVersion(expected_version, ticket.version)
-            command(ticket, self.clock())
+            at = self.clock()
+            with sealing(self._sealer(ticket, at)):
+                command(ticket, at)
             try:
                 return self._save(ticket)
             except RecordConflictError:
@@ -450,6 +547,23 @@ class SupportDesk(Application[UUID]):
             except OperationalError as error:
                 _wait_if_only_locked(error)
         raise RecordConflictError(f"ticket {reference} is too busy; try again")
+
+    def _sealer(self, ticket: Ticket, at: datetime) -> Sealer | None:
+        """Seals the texts of the ticket's requester, finding their key only when a text is
+        to be sealed."""
+        vault = self.vault
+        if vault is None:
+            return None
+        found: list[Sealer | None] = []
+
+        def seal(text: str) -> str:
+            if not found:
+                found.append(vault.sealer_like(ticket.requester_email, at))
+            if found[0] is None:
+                raise TransitionRefused("the requester's personal data was erased")
+            return found[0](text)
+
+        return seal
 
     def _save(self, ticket: Ticket) -> Outcome:
         recordings = self.save(ticket)

@@ -128,6 +128,11 @@ class Settings:
     session_idle_minutes: int = 30
     # Supervisors sign in to the console with a second factor (TOTP) when on.
     require_2fa: bool = False
+    # Where the requesters' keys and the erasure log live; unset: a file beside the embedded
+    # database, or tables of the production database. Keep it out of the event store's backups.
+    keystore_url: str = field(default="", repr=False)
+    # Requesters are erased this many days after their last ticket was resolved (0: never).
+    retention_days: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -177,9 +182,24 @@ class Settings:
                 "SESSION_IDLE_MINUTES", get("SESSION_IDLE_MINUTES", "30")
             ),
             require_2fa=get("REQUIRE_2FA", "off").lower() in ("on", "true", "1", "yes"),
+            keystore_url=get("KEYSTORE_URL", ""),
+            retention_days=_integer("RETENTION_DAYS", get("RETENTION_DAYS", "0")),
         )
         parse_weekly_hours(settings.business_hours)  # fail at start-up, not at first use
         return settings
+
+    @property
+    def keystore(self) -> str:
+        """The key store's database URL: set, or beside the desk's database."""
+        if self.keystore_url:
+            return self.keystore_url
+        if self.database_url.startswith("sqlite:///"):
+            path = self.database_url.removeprefix("sqlite:///")
+            if path and path != ":memory:":
+                stem, dot, suffix = path.rpartition(".")
+                return f"sqlite:///{stem}-keys.{suffix}" if dot else f"sqlite:///{path}-keys"
+            return "sqlite://"
+        return self.database_url
 
     @property
     def uses_postgres(self) -> bool:

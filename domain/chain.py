@@ -22,6 +22,8 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
+from domain.personal import Personal, seal_fields
+
 GENESIS = "0" * 64
 """The predecessor hash of a ticket's first event."""
 
@@ -32,6 +34,8 @@ _PLAIN = (str, int, float, bool, type(None))
 def _canonical(value: Any) -> Any:
     if type(value) in _PLAIN:  # the common case first: this runs for every field of every event
         return value
+    if isinstance(value, Personal):  # the record holds, and hashes, a personal text sealed
+        return value.sealed
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
     if isinstance(value, Enum):
@@ -107,6 +111,7 @@ class HashChained(Aggregate):
             prev_hash=GENESIS,
         )
         kwargs["originator_topic"] = get_topic(cls)
+        seal_fields(event_class, kwargs)
         kwargs["hash"] = _hash_of(event_class, kwargs)
         return super()._create(event_class, id=originator_id, **kwargs)
 
@@ -116,6 +121,7 @@ class HashChained(Aggregate):
             originator_version=self.version + 1,
             prev_hash=self.chain_head,
         )
+        seal_fields(event_class, kwargs)
         kwargs["hash"] = _hash_of(event_class, kwargs)
         super().trigger_event(event_class, **kwargs)
 

@@ -34,3 +34,8 @@ class TemplateNotFound(DomainError):
 
 class NotAllowed(DomainError):
     """The acting user's role may not do this to this ticket (e.g. an agent reassigning)."""
+
+
+class DataHeld(TransitionRefused):
+    """The ticket's data is held (a dispute, a legal case): it may not be erased until the hold
+    is lifted."""

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.categories import Category
 from domain.chain import HashChained
 from domain.deadlines import MAX_EXTENSION, Deadline, has_passed, running_deadlines
-from domain.errors import InvalidRequest, TransitionRefused
+from domain.errors import DataHeld, InvalidRequest, TransitionRefused
 from domain.escalation import SUPERVISORY_MANAGEMENT, Escalation, EscalationReason
+from domain.personal import ERASED, REDACTED, Personal
 from domain.reference import Reference, reference_id
 from domain.request import REQUESTER, Channel
 from domain.sla import Complexity, SlaPolicy
@@ -30,8 +31,19 @@ from domain.template import TemplateUse
 class Ticket(HashChained):
     """A support request tracked from receipt to solution (P7.1)."""
 
+    erased_at: datetime | None = None
+    """When the requester's personal data was erased (also for tickets saved before erasure
+    existed, whose snapshots lack it)."""
+    hold: str | None = None
+    """Why the ticket's data must be kept (a dispute, a legal case), while it must."""
+    redactions: tuple[tuple[int, str], ...] = ()
+    """The (version, field) of each text redacted."""
+
     class Event(HashChained.Event):
         """Every ticket event names who acted, extends the hash chain and moves the status."""
+
+        personal: ClassVar[tuple[str, ...]] = ()
+        """The fields that hold the requester's personal data, kept sealed (P7.3)."""
 
         def mutate(self, aggregate: Any) -> Any:
             mutated = super().mutate(aggregate)
@@ -62,6 +74,8 @@ class Ticket(HashChained):
         message_id: str | None
         first_response_due: datetime
         resolution_due: datetime
+
+        personal = ("requester_email", "requester_name", "subject", "description")
 
     @classmethod
     def submit(
@@ -157,6 +171,7 @@ class Ticket(HashChained):
         self.owner: str | None = None
         self.notes = 0
         self.warnings: list[tuple[str, datetime]] = []
+        self.erased_at: datetime | None = None
 
     class DetailsSupplied(Event):
         """The requester stated the category or course the first message lacked (P3.2)."""
@@ -226,6 +241,7 @@ class Ticket(HashChained):
         template: str | None
         template_version: int | None
 
+        personal = ("message",)
         class_version = 2
 
         @staticmethod
@@ -238,6 +254,7 @@ class Ticket(HashChained):
     ) -> None:
         """Record a reply to the requester; the first one answers P5.1."""
         self._require_not_resolved("respond to")
+        self._require_not_erased("respond to")
         self._responded(
             message=_required_text("message", message),
             template=template.id if template else None,
@@ -320,6 +337,7 @@ class Ticket(HashChained):
         template: str | None
         template_version: int | None
 
+        personal = ("summary",)
         class_version = 2
 
         @staticmethod
@@ -331,6 +349,7 @@ class Ticket(HashChained):
     ) -> None:
         """Record that the solution was given to the requester (P3.4)."""
         self._require_not_resolved("resolve")
+        self._require_not_erased("resolve")
         self._resolved(
             summary=_required_text("summary", summary),
             template=template.id if template else None,
@@ -363,6 +382,7 @@ class Ticket(HashChained):
         """The requester says the problem is not solved: the resolution clock starts again."""
         if self.status is not Status.RESOLVED:
             raise TransitionRefused("only a resolved ticket can be reopened")
+        self._require_not_erased("reopen")
         self._reopened(
             reason=_required_text("reason", reason),
             resolution_due=sla.resolution_due(at, self.complexity),
@@ -425,6 +445,7 @@ class Ticket(HashChained):
         subject: str | None
         verified: bool | None
 
+        personal = ("message", "sender", "subject")
         class_version = 2
 
         @staticmethod
@@ -444,6 +465,7 @@ class Ticket(HashChained):
         verified: bool = True,
     ) -> None:
         """The requester wrote again quoting the reference (P6.1)."""
+        self._require_not_erased("add a message to")
         self._follow_up_received(
             message=_required_text("message", message),
             channel=channel.value,
@@ -562,8 +584,11 @@ class Ticket(HashChained):
 
         text: str
 
+        personal = ("text",)
+
     def add_note(self, *, text: str, actor: str, at: datetime) -> None:
         """Record an internal note; a resolved ticket may be annotated too."""
+        self._require_not_erased("annotate")
         self._note_added(text=_required_text("text", text), actor=actor, timestamp=at)
 
     @event(NoteAdded)
@@ -595,6 +620,119 @@ class Ticket(HashChained):
     ) -> None:
         self.warnings.append((deadline, due))
 
+    # ---- personal data (P7.3) -----------------------------------------------------------------
+
+    class RequesterDataErased(Event):
+        """The requester's personal data was destroyed (the right to destruction, or the end of
+        its purpose): the key that opens the sealed texts is gone; the rest of the record, its
+        instants, categories and courses, stays.
+
+        `basis` is the legal ground (a request of the learner, the retention period, ...).
+        """
+
+        reason: str
+        basis: str
+
+    def erase_requester_data(self, *, reason: str, basis: str, actor: str, at: datetime) -> None:
+        """Record the erasure of the requester's personal data from this ticket."""
+        if self.erased_at is not None:
+            raise TransitionRefused("the requester's data was already erased from this ticket")
+        if self.hold is not None:
+            raise DataHeld(f"the ticket's data is held ({self.hold}): lift the hold first")
+        self._requester_data_erased(
+            reason=_required_text("reason", reason),
+            basis=_required_text("basis", basis),
+            actor=actor,
+            timestamp=at,
+        )
+
+    @event(RequesterDataErased)
+    def _requester_data_erased(
+        self, reason: str, basis: str, actor: str, timestamp: datetime
+    ) -> None:
+        self.erased_at = timestamp
+        # What this ticket read of the requester is forgotten at once, also where it is cached.
+        for name in ("requester_email", "requester_name", "subject", "description"):
+            setattr(self, name, _erased(getattr(self, name)))
+        if self.resolution_summary is not None:
+            self.resolution_summary = _erased(self.resolution_summary)
+
+    class FieldRedacted(Event):
+        """One personal text of one event is made unreadable (a password pasted into a
+        request): the rest of the ticket stays readable. The record keeps the sealed form."""
+
+        version: int
+        field: str
+        reason: str
+
+    def redact(
+        self,
+        *,
+        version: int,
+        field: str,
+        redactable: tuple[str, ...],
+        reason: str,
+        actor: str,
+        at: datetime,
+    ) -> None:
+        """Redact `field` of the event at `version`, one of the texts it holds (`redactable`).
+        The requester's address is not one: the desk answers them there."""
+        if not 1 <= version <= self.version:
+            raise InvalidRequest(f"the ticket has no event at version {version}")
+        if field not in redactable or field == "requester_email":
+            choices = ", ".join(f for f in redactable if f != "requester_email") or "none"
+            raise InvalidRequest(f"{field!r} is not a text of that event; its texts: {choices}")
+        if (version, field) in self.redactions:
+            raise TransitionRefused(f"{field} of version {version} is redacted already")
+        self._require_not_erased("redact")
+        self._field_redacted(
+            version=version,
+            field=field,
+            reason=_required_text("reason", reason),
+            actor=actor,
+            timestamp=at,
+        )
+
+    @event(FieldRedacted)
+    def _field_redacted(
+        self, version: int, field: str, reason: str, actor: str, timestamp: datetime
+    ) -> None:
+        self.redactions = (*self.redactions, (version, field))
+        if version == 1 and field in ("requester_name", "subject", "description"):
+            setattr(self, field, _redacted(getattr(self, field)))
+
+    class HoldPlaced(Event):
+        """The ticket's data must be kept whatever its age (a dispute, a legal case): neither
+        the retention period nor an erasure removes it while the hold stands."""
+
+        reason: str
+
+    class HoldLifted(Event):
+        """The hold ended: the data is kept or erased by the usual rules again."""
+
+        reason: str
+
+    def place_hold(self, *, reason: str, actor: str, at: datetime) -> None:
+        """Keep the ticket's data until the hold is lifted."""
+        if self.hold is not None:
+            raise TransitionRefused(f"the ticket is already held ({self.hold})")
+        self._require_not_erased("hold")
+        self._hold_placed(reason=_required_text("reason", reason), actor=actor, timestamp=at)
+
+    @event(HoldPlaced)
+    def _hold_placed(self, reason: str, actor: str, timestamp: datetime) -> None:
+        self.hold = reason
+
+    def lift_hold(self, *, reason: str, actor: str, at: datetime) -> None:
+        """End the hold."""
+        if self.hold is None:
+            raise TransitionRefused("the ticket is not held")
+        self._hold_lifted(reason=_required_text("reason", reason), actor=actor, timestamp=at)
+
+    @event(HoldLifted)
+    def _hold_lifted(self, reason: str, actor: str, timestamp: datetime) -> None:
+        self.hold = None
+
     # ---- questions ------------------------------------------------------------------------
 
     def has_warned(self, deadline: Deadline, due: datetime) -> bool:
@@ -622,6 +760,12 @@ class Ticket(HashChained):
             if has_passed(due, now)
         ]
 
+    def _require_not_erased(self, action: str) -> None:
+        if self.erased_at is not None:
+            raise TransitionRefused(
+                f"cannot {action} this ticket: the requester's personal data was erased"
+            )
+
     def _require_not_resolved(self, action: str) -> None:
         if self.status is Status.RESOLVED:
             raise TransitionRefused(f"cannot {action} a resolved ticket; reopen it first")
@@ -642,6 +786,18 @@ def status_after(status: Status, domain_event: Ticket.Event) -> Status:
         case Ticket.Reopened():
             return Status.IN_PROGRESS
     return status
+
+
+def _erased(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return Personal(ERASED, value.sealed if isinstance(value, Personal) else ERASED)
+
+
+def _redacted(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return Personal(REDACTED, value.sealed if isinstance(value, Personal) else REDACTED)
 
 
 def _required_text(name: str, value: str) -> str:

@@ -10,26 +10,37 @@ from collections.abc import Callable, Collection
 
 from application.bootstrap import Container
 from application.mail.outbox import OutboxRelay
+from application.privacy.retention import Retention
 from application.runtime.health import Gauges, follower_gauges
 from application.runtime.leadership import Led
 from application.runtime.workers import Worker
+from application.settings import Settings
 from application.sla_watch import SlaWatcher
 from application.storage.leases import Lease
 from interfaces.mail.broker import MailBroker
 from interfaces.mail.wiring import mailer, outbox_relay
+from interfaces.privacy import eraser
 from projections.audit import SealKeeper
 from projections.quarantine import quarantined
 from projections.queue import owned_at_risk
+from projections.retention import requesters_resolved_before
 from projections.runner import READ_MODELS, build_runners, positions
 from projections.sla import overdue_candidates
 
 SINGLE_WRITERS = ("relay", "sla-watch", "audit-seals")
 """The workers of which one replica works at a time (on PostgreSQL, by a lease)."""
+RETENTION = "retention"
+"""The single writer that erases requesters past the retention period, when one is set."""
+
+
+def single_writers(settings: Settings) -> tuple[str, ...]:
+    """The single writers this configuration runs."""
+    return (*SINGLE_WRITERS, *((RETENTION,) if settings.retention_days > 0 else ()))
 
 
 def worker_names(include_mailer: bool = False) -> tuple[str, ...]:
     """The names of the background workers, as `--only` takes them."""
-    return (*READ_MODELS, *SINGLE_WRITERS, *(("mailer",) if include_mailer else ()))
+    return (*READ_MODELS, *SINGLE_WRITERS, RETENTION, *(("mailer",) if include_mailer else ()))
 
 
 def workers(
@@ -54,6 +65,8 @@ def workers(
             accesses=container.access_log.count,
         ),
     }
+    if container.settings.retention_days > 0:
+        makers[RETENTION] = lambda: retention(container)
     # On PostgreSQL any number of machines run them: one replica of each leads.
     shared = container.settings.uses_postgres
     for name, make in makers.items():
@@ -63,6 +76,16 @@ def workers(
     if include_mailer and "mailer" in chosen:
         built["mailer"] = mailer(container)
     return built
+
+
+def retention(container: Container) -> Retention:
+    """The retention period's worker: hourly, it erases the requesters past it."""
+    return Retention(
+        eraser(container),
+        lambda before: requesters_resolved_before(container.engine, before),
+        container.settings.retention_days,
+        container.desk.clock,
+    )
 
 
 def relay(

@@ -9,10 +9,11 @@ whether the requester saw it or was told of it (`requester`) or only the team kn
 them, nothing per field; and the visibility is decided here, once, so no reader has to know
 which events reached the requester.
 
-Rows are only ever inserted: the tracking row applies each event once (projections/readmodel.py),
-and a ticket's events never change. What requesters wrote may be long or hold NUL, which
-PostgreSQL's text cannot store: a NUL becomes U+FFFD on every database, so both give the same
-thread and no text stops the read model.
+Rows are inserted once: the tracking row applies each event once (projections/readmodel.py),
+and a ticket's events never change. The one exception is the requester's erasure, which
+overwrites the texts they wrote or were sent with `[erased]`. What requesters wrote may be long
+or hold NUL, which PostgreSQL's text cannot store: a NUL becomes U+FFFD on every database, so
+both give the same thread and no text stops the read model.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import sqlalchemy as sa
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyTrackingRecorder
 from sqlalchemy.engine import Connection, Engine
 
+from domain.personal import ERASED, REDACTED
 from domain.reference import Reference
 from domain.sla import Complexity
 from domain.ticket import Ticket
@@ -57,6 +59,10 @@ KINDS = (
     "unassigned",
     "note_added",
     "deadline_at_risk",
+    "requester_data_erased",
+    "hold_placed",
+    "hold_lifted",
+    "field_redacted",
 )
 """An item's kind: one per ticket event, named after it."""
 
@@ -99,6 +105,11 @@ class ConversationProjection(ReadModel):
             prepared = self._rows(domain_events)  # prepared for other events, or not at all
         if prepared:
             insert_rows(connection, conversation_table, prepared)
+        for domain_event in domain_events:
+            if isinstance(domain_event, Ticket.RequesterDataErased):
+                erase_items(connection, domain_event.originator_id)
+            elif isinstance(domain_event, Ticket.FieldRedacted):
+                redact_item(connection, domain_event)
 
     def _rows(self, domain_events: Sequence[Any]) -> list[Row]:
         rows = []
@@ -136,6 +147,10 @@ def visibility_of(domain_event: Ticket.Event) -> str:
             | Ticket.Unassigned()
             | Ticket.NoteAdded()
             | Ticket.DeadlineAtRisk()
+            | Ticket.RequesterDataErased()
+            | Ticket.HoldPlaced()
+            | Ticket.HoldLifted()
+            | Ticket.FieldRedacted()
         ):
             return INTERNAL
     return REQUESTER
@@ -218,7 +233,62 @@ def _content(e: Ticket.Event, zone: tzinfo) -> tuple[str, str | None, dict[str, 
             return "note_added", e.text, {}
         case Ticket.DeadlineAtRisk():
             return "deadline_at_risk", None, {"target": e.deadline, "due": local(e.due)}
+        case Ticket.RequesterDataErased():
+            return "requester_data_erased", e.reason, {"basis": e.basis}
+        case Ticket.HoldPlaced():
+            return "hold_placed", e.reason, {}
+        case Ticket.HoldLifted():
+            return "hold_lifted", e.reason, {}
+        case Ticket.FieldRedacted():
+            return "field_redacted", e.reason, {"of_version": e.version, "field": e.field}
     raise TypeError(f"{type(e).__qualname__} is not a ticket event of the conversation")
+
+
+PERSONAL_ITEMS: dict[str, tuple[str, ...]] = {
+    "submitted": ("text", "subject"),
+    "follow_up_received": ("text", "sender", "subject"),
+    "responded": ("text",),
+    "resolved": ("text",),
+    "note_added": ("text",),
+}
+"""The item fields that hold the requester's personal data, by kind (the events' `personal`)."""
+
+
+def erase_items(connection: Connection, ticket_id: UUID) -> None:
+    """Overwrite the personal texts of a ticket's items with `[erased]`."""
+    table = conversation_table
+    rows = connection.execute(
+        sa.select(table.c.version, table.c.kind, table.c.item).where(
+            table.c.ticket_id == ticket_id, table.c.kind.in_(PERSONAL_ITEMS)
+        )
+    ).all()
+    for version, kind, document in rows:
+        item = json.loads(document)
+        item.update({k: ERASED for k in PERSONAL_ITEMS[kind] if item.get(k) is not None})
+        connection.execute(
+            table.update()
+            .where(table.c.ticket_id == ticket_id, table.c.version == version)
+            .values(item=json.dumps(item, ensure_ascii=False, separators=(",", ":")))
+        )
+
+
+ITEM_KEYS = {"description": "text", "message": "text", "summary": "text", "text": "text"}
+"""The item key that holds an event's field, where the names differ."""
+
+
+def redact_item(connection: Connection, redacted: Ticket.FieldRedacted) -> None:
+    """Overwrite one text of one item with `[redacted]`."""
+    table = conversation_table
+    key = ITEM_KEYS.get(redacted.field, redacted.field)
+    where = (table.c.ticket_id == redacted.originator_id, table.c.version == redacted.version)
+    document = connection.execute(sa.select(table.c.item).where(*where)).scalar_one_or_none()
+    if document is None:
+        return
+    item = json.loads(document)
+    if item.get(key) is not None:
+        item[key] = REDACTED
+        text = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
+        connection.execute(table.update().where(*where).values(item=text))
 
 
 def _template(template: str | None, version: int | None) -> dict[str, Any]:

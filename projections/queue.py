@@ -17,6 +17,7 @@ from eventsourcing_sqlalchemy.recorders import SQLAlchemyTrackingRecorder
 from sqlalchemy.engine import Engine
 
 from domain.deadlines import Deadline, running_deadlines
+from domain.personal import ERASED, REDACTED
 from domain.sla import SlaPolicy, SlaState
 from domain.status import Status
 from domain.ticket import Ticket
@@ -131,6 +132,10 @@ class QueueProjection(TicketRows):
             case Ticket.Escalated():
                 row["escalations"] += 1
                 row["escalation_level"] = domain_event.level
+            case Ticket.RequesterDataErased():
+                row.update({f: ERASED for f in PERSONAL_FIELDS if row[f] is not None})
+            case Ticket.FieldRedacted(version=1, field=field) if field in PERSONAL_FIELDS:
+                row[field] = REDACTED if row[field] is not None else None
         row["next_due"], row["at_risk_at"] = _next_instants(row)
         return row
 

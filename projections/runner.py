@@ -256,6 +256,9 @@ class Runner:
         `_Failed` names an event that cannot be decoded or worked out."""
         positions: list[int] = []
         domain_events: list[Any] = []
+        prefetch = getattr(self.mapper.transcoder, "prefetch", None)
+        if prefetch is not None:  # the batch's keys in one query, not one per ticket
+            prefetch([n.state for n in notifications])
         for notification in notifications:
             if self._wanted and notification.topic not in self._wanted:
                 continue

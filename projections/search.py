@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
 from sqlalchemy.engine import Connection, Engine
 
+from domain.personal import ERASED
 from domain.reference import ALPHABET
 from domain.sla import SlaPolicy
 from domain.status import Status
@@ -114,19 +115,19 @@ sa.Index("search_tickets_by_words", search_table.c.vector, postgresql_using="gin
 sa.Index("search_tickets_by_fts_key", search_table.c.fts_key, unique=True).ddl_if(dialect="sqlite")
 
 _TRIGRAM_INDEX = "search_tickets_by_symbols"
-_FTS = "search_fts"
+FTS_TABLE = "search_fts"
 _SQLITE_FTS = [
-    f"CREATE VIRTUAL TABLE IF NOT EXISTS {_FTS} USING fts5("
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
     "words, content='', tokenize='unicode61 remove_diacritics 0')",
     "CREATE TRIGGER IF NOT EXISTS search_tickets_fts_insert AFTER INSERT ON search_tickets "
-    f"BEGIN INSERT INTO {_FTS} (rowid, words) VALUES (new.fts_key, new.words); END",
+    f"BEGIN INSERT INTO {FTS_TABLE} (rowid, words) VALUES (new.fts_key, new.words); END",
     "CREATE TRIGGER IF NOT EXISTS search_tickets_fts_delete AFTER DELETE ON search_tickets "
-    f"BEGIN INSERT INTO {_FTS} ({_FTS}, rowid, words) "
+    f"BEGIN INSERT INTO {FTS_TABLE} ({FTS_TABLE}, rowid, words) "
     "VALUES ('delete', old.fts_key, old.words); END",
     "CREATE TRIGGER IF NOT EXISTS search_tickets_fts_update AFTER UPDATE ON search_tickets "
-    f"BEGIN INSERT INTO {_FTS} ({_FTS}, rowid, words) "
+    f"BEGIN INSERT INTO {FTS_TABLE} ({FTS_TABLE}, rowid, words) "
     "VALUES ('delete', old.fts_key, old.words); "
-    f"INSERT INTO {_FTS} (rowid, words) VALUES (new.fts_key, new.words); END",
+    f"INSERT INTO {FTS_TABLE} (rowid, words) VALUES (new.fts_key, new.words); END",
 ]
 
 
@@ -176,6 +177,13 @@ class SearchProjection(TicketRows):
                 changed["assignee"] = domain_event.assignee
             case Ticket.Unassigned():
                 changed["assignee"] = None
+            case Ticket.RequesterDataErased() | Ticket.FieldRedacted():
+                # The words cannot be told apart by whose they were: only the course stays
+                # searchable, with the reference (P7.3).
+                if isinstance(domain_event, Ticket.RequesterDataErased):
+                    changed["requester_email"] = ERASED
+                changed.update(self._document(_new_words([], [changed["course"]])))
+                return changed
         kept = _stored_words(row)
         added = _new_words(kept, _texts(domain_event))
         if added:
@@ -216,13 +224,13 @@ class SearchProjection(TicketRows):
             return
         with self.engine.begin() as connection:
             if fresh:  # an index left without its rows would name tickets no longer there
-                connection.exec_driver_sql(f"DROP TABLE IF EXISTS {_FTS}")
+                connection.exec_driver_sql(f"DROP TABLE IF EXISTS {FTS_TABLE}")
             for statement in _SQLITE_FTS:
                 connection.exec_driver_sql(statement)
 
     def drop_tables(self, connection: Connection) -> None:
         if connection.dialect.name == "sqlite":
-            connection.exec_driver_sql(f"DROP TABLE IF EXISTS {_FTS}")  # triggers go with rows
+            connection.exec_driver_sql(f"DROP TABLE IF EXISTS {FTS_TABLE}")  # triggers go with rows
         super().drop_tables(connection)
 
 
@@ -527,8 +535,8 @@ def _has_words(wanted: Terms, dialect: str, rows: sa.FromClause) -> sa.ColumnEle
     phrases = [f'"{word}"' for word in whole] + [f'"{last}"{star}']
     matched: sa.Select[Any] = (
         sa.select(sa.column("rowid"))
-        .select_from(sa.table(_FTS))
-        .where(sa.literal_column(_FTS).match(sa.bindparam("words", " ".join(phrases))))
+        .select_from(sa.table(FTS_TABLE))
+        .where(sa.literal_column(FTS_TABLE).match(sa.bindparam("words", " ".join(phrases))))
     )
     return rows.c.fts_key.in_(matched)
 

@@ -36,6 +36,10 @@ EVERY_TICKET_EVENT = topics_of(
     Ticket.Unassigned,
     Ticket.NoteAdded,
     Ticket.DeadlineAtRisk,
+    Ticket.RequesterDataErased,
+    Ticket.HoldPlaced,
+    Ticket.HoldLifted,
+    Ticket.FieldRedacted,
 )
 
 

@@ -143,7 +143,7 @@ def recorded(container: Container) -> int:
 BASIC_KINDS = 10
 """The kinds of `act` drawn unless a history asks for more: the seeds of older tests keep
 giving the histories they were written for."""
-EVERY_KIND = 17
+EVERY_KIND = 21
 """Every kind of `act`: ownership, internal notes, owner warnings and canned responses too."""
 
 
@@ -218,6 +218,16 @@ def act(container: Container, reference: str, kind: int, agent: str) -> None:
     elif kind in (14, 15):
         template = canned(container, resolves=kind == 15)
         desk.answer(reference, text=lambda _: "Please try again", template=template, actor=agent)
+    elif kind == 17:
+        desk.place_hold(reference, reason="a dispute", actor=agent)
+    elif kind == 18:  # a hold placed, if there was none, and lifted
+        if desk.ticket(reference).hold is None:
+            desk.place_hold(reference, reason="a short dispute", actor=agent)
+        desk.lift_hold(reference, reason="settled", actor=agent)
+    elif kind == 19:
+        desk.redact(reference, version=1, field="description", reason="a password", actor=agent)
+    elif kind == 20:  # the ticket's part of an erasure (the key stays: other tickets share it)
+        desk.erase_requester_data(reference, reason="asked", basis="request", actor=agent)
     else:
         desk.receive_follow_up(
             reference,

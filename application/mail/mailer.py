@@ -103,6 +103,7 @@ class Disposition(StrEnum):
     DUPLICATE = "duplicate"
     DEAD_LETTERED = "dead_lettered"
     HELD = "held"  # a dead letter too: its mailbox had its hour's emails
+    FORGOTTEN = "forgotten"  # queued before its requester was erased: not sent, not kept
 
 
 class Interrupted(Exception):
@@ -171,6 +172,10 @@ class Mailer:
         if self._finished(email):
             self._after_sending(email, None)
             return Disposition.DUPLICATE
+        if self._forgotten(email):
+            log.info("mailer: %s not sent: its requester was erased", email.message_id)
+            settle_pending(self.engine, email.message_id)
+            return Disposition.FORGOTTEN
         try:
             message = self.render(email)
         except Exception as error:  # a template or data fault: no retry can mend it
@@ -215,6 +220,13 @@ class Mailer:
         )
 
     # ---- records ------------------------------------------------------------------------------
+
+    def _forgotten(self, email: OutgoingEmail) -> bool:
+        """Whether the email's ticket had its requester erased since the email was queued."""
+        try:
+            return self.desk.ticket(email.reference).erased_at is not None
+        except (DomainError, ValueError):
+            return False  # not a ticket of ours: sent or refused as before
 
     def _finished(self, email: OutgoingEmail) -> bool:
         with self.engine.connect() as connection:

@@ -4,9 +4,10 @@ and portability; P7.1, P7.3).
 The copy holds every event of each of the learner's tickets exactly as stored, with the hash
 the event was recorded with, its predecessor's hash, and the very text that was hashed, so
 that anyone can recompute each hash (SHA-256 of that text) and link each event to the one
-before, up to the chain head that `audit verify` checks. Internal notes are withheld: their
-hashes are given, so the chain still links, but not their text. A readable summary, Arabic
-first, says the same for people.
+before, up to the chain head that `audit verify` checks. The learner's own texts are recorded
+sealed under their ticket's key and hashed so: `sealed` names those fields, opened in `data`
+and sealed in `hashed`. Internal notes are withheld: their hashes are given, so the chain still
+links, but not their text. A readable summary, Arabic first, says the same for people.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from application.audit.history import Audit
 from application.audit.records import StoredRecord
 from domain.chain import event_type_name, hashed_document
 from domain.errors import TicketNotFound
+from domain.personal import Personal
 from domain.wording import when
 
 WITHHELD = frozenset({"NoteAdded"})
@@ -65,6 +67,9 @@ class RequesterCopy:
                     entry["withheld"] = "an internal note of the support team"
                 else:  # what was hashed, to the byte: sha256(hashed) is the hash
                     entry["hashed"] = hashed_document(event_type_name(record.topic), record.state)
+                    sealed = sorted(k for k, v in record.state.items() if isinstance(v, Personal))
+                    if sealed:  # hashed as kept: sealed under the learner's key, here opened
+                        entry["sealed"] = sealed
                 yield entry
 
 

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import getpass
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 import email_validator
 
-from application.bootstrap import bootstrap
+from application.bootstrap import Container, bootstrap
 from application.mail.address import address_tag
+from application.privacy.erasure import BASES
 from application.privacy.export import summary
-from interfaces.privacy import copy_for
+from domain.errors import DomainError
+from domain.reference import InvalidReference
+from interfaces.privacy import copy_for, eraser
+from interfaces.workers import retention
 
 
 @click.group("privacy")
@@ -54,4 +59,98 @@ def export(email: str, summary_file: Path | None) -> None:
     click.echo(f"{len(made.tickets)} ticket(s) of {email}", err=True)
 
 
+@click.command("erase")
+@click.argument("who", metavar="EMAIL|REFERENCE")
+@click.option("--reason", required=True, help="Why: recorded with the erasure.")
+@click.option(
+    "--basis",
+    type=click.Choice(BASES),
+    default="request",
+    show_default=True,
+    help="The legal ground.",
+)
+def erase(who: str, reason: str, basis: str) -> None:
+    """Erase a learner's personal data from every ticket of theirs, named by their address or
+    by a reference: the erasure is recorded on each ticket, their key destroyed, every copy
+    outside the record purged. Run again, it finishes an erasure cut short."""
+    actor = f"cli:{getpass.getuser()}"
+    container = bootstrap()
+    try:
+        container.access_log.record(
+            actor=actor,
+            role="operator",
+            action="privacy-erase",
+            reference=None if "@" in who else who,
+            query=address_tag(who) if "@" in who else "",
+        )
+        try:
+            report = eraser(container).erase(who, reason=reason, basis=basis, actor=actor)
+        except DomainError as error:
+            raise click.ClickException(str(error)) from None
+    finally:
+        container.close()
+    click.echo(json.dumps(report.as_json()))
+
+
+@click.command("replay-erasures")
+def replay_erasures() -> None:
+    """After restoring a backup of the event store: record again every erasure of the erasure
+    log (kept with the keys, outside that backup) that the restored record lacks, and purge
+    the copies again."""
+    container = bootstrap()
+    try:
+        marked = eraser(container).replay(actor=f"cli:{getpass.getuser()}")
+    finally:
+        container.close()
+    click.echo(f"{len(marked)} ticket(s) erased again: {' '.join(marked) or '-'}")
+
+
+@click.command("hold")
+@click.argument("reference")
+@click.option("--reason", required=True, help="Why the data must be kept (a dispute, a case).")
+def hold(reference: str, reason: str) -> None:
+    """Keep a ticket's data whatever its age: neither the retention period nor an erasure
+    removes it until the hold is lifted."""
+    _on_ticket(reference, lambda c, actor: c.desk.place_hold(reference, reason=reason, actor=actor))
+    click.echo(f"{reference} held: {reason}")
+
+
+@click.command("lift-hold")
+@click.argument("reference")
+@click.option("--reason", required=True, help="Why the hold ends.")
+def lift_hold(reference: str, reason: str) -> None:
+    """End a ticket's hold."""
+    _on_ticket(reference, lambda c, actor: c.desk.lift_hold(reference, reason=reason, actor=actor))
+    click.echo(f"{reference} no longer held")
+
+
+def _on_ticket(reference: str, command: Callable[[Container, str], object]) -> None:
+    container = bootstrap()
+    try:
+        command(container, f"cli:{getpass.getuser()}")
+    except (DomainError, InvalidReference) as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        container.close()
+
+
+@click.command("retention")
+def retention_pass() -> None:
+    """Erase now the requesters past the retention period (SUPPORTDESK_RETENTION_DAYS), but
+    those held; print what was done. The `retention` worker does the same every hour."""
+    container = bootstrap()
+    try:
+        if container.settings.retention_days <= 0:
+            raise click.ClickException("no retention period is set (SUPPORTDESK_RETENTION_DAYS)")
+        report = retention(container).run_once()
+    finally:
+        container.close()
+    click.echo(json.dumps(report.as_json()))
+
+
 privacy_group.add_command(export)
+privacy_group.add_command(erase)
+privacy_group.add_command(replay_erasures)
+privacy_group.add_command(hold)
+privacy_group.add_command(lift_hold)
+privacy_group.add_command(retention_pass)

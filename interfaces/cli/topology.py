@@ -12,7 +12,7 @@ from application.audit.seals import SealBook
 from application.bootstrap import Container, bootstrap
 from application.storage.holders import running
 from application.storage.leases import leaders
-from interfaces.workers import SINGLE_WRITERS, gauges
+from interfaces.workers import gauges, single_writers
 from projections.runner import prepare
 
 
@@ -72,9 +72,12 @@ def _report(container: Container) -> dict[str, Any]:
             }
             for p in (running(container.engine, now) if shared else [])
         ],
+        "single_writers": list(single_writers(container.settings)),
         "leaders": leading,
         "leaderless": sorted(
-            name for name in SINGLE_WRITERS if shared and not leading.get(name, {}).get("live")
+            name
+            for name in single_writers(container.settings)
+            if shared and not leading.get(name, {}).get("live")
         ),
         "log_head_position": head,
         "lag_events": lags,
@@ -103,7 +106,7 @@ def _print(report: dict[str, Any]) -> None:
         if not report["processes"]:
             click.echo("  none")
         click.echo("leaders:")
-        for name in SINGLE_WRITERS:
+        for name in report["single_writers"]:
             lease = report["leaders"].get(name)
             if lease is None or not lease["live"]:
                 click.echo(f"  {name:<12} NO LEADER: start `supportdesk worker --only {name}`")

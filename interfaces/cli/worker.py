@@ -10,7 +10,7 @@ from application.runtime.leadership import Led
 from application.runtime.workers import WorkerPool
 from application.settings import Settings
 from interfaces.logs import configure
-from interfaces.workers import worker_names, workers
+from interfaces.workers import RETENTION, worker_names, workers
 
 
 @click.command("worker")
@@ -40,6 +40,10 @@ def worker(only: tuple[str, ...], list_: bool, start: str | None) -> None:
         raise click.BadParameter(
             f"unknown worker {', '.join(unknown)}; choose from {', '.join(worker_names())}",
             param_hint="--only",
+        )
+    if RETENTION in only and settings.retention_days <= 0:
+        raise click.BadParameter(
+            "the retention worker needs SUPPORTDESK_RETENTION_DAYS", param_hint="--only"
         )
     container = bootstrap(settings)
     try:

@@ -18,6 +18,7 @@ from application.workspace import Workspace
 from domain.escalation import EscalationReason
 from domain.sla import Complexity
 from domain.ticket import Ticket
+from interfaces.privacy import eraser
 from interfaces.web.auth import current_actor, current_principal, requires
 from interfaces.web.problems import Problem, refuse_unreadable_json
 from interfaces.web.schemas.tickets import (
@@ -36,6 +37,7 @@ from interfaces.web.schemas.workspace import (
     NoteSchema,
     PreviewQuery,
     PreviewSchema,
+    RedactionSchema,
 )
 from interfaces.web.services import container
 
@@ -311,6 +313,27 @@ def note(fields: dict[str, Any], ref: str) -> Response:
     return _act(
         ref,
         lambda _, version: _workspace().note(ref, fields["text"], current_principal(), version),
+    )
+
+
+@blp.post("/tickets/<ref>/redactions")
+@requires(*HANDLERS)
+@blp.arguments(RedactionSchema)
+@_documented_command
+def redact(fields: dict[str, Any], ref: str) -> Response:
+    """Make one of the requester's texts unreadable wherever the desk shows it (a password
+    pasted into a request): `[redacted]` is read in its place; the rest of the ticket stays
+    readable; `FieldRedacted` records who did it and why. The requester's address cannot be."""
+    return _act(
+        ref,
+        lambda _, version: eraser(container()).redact(
+            ref,
+            version=fields["version"],
+            field=fields["field"],
+            reason=fields["reason"],
+            actor=current_principal().name,
+            expected_version=version,
+        ),
     )
 
 

@@ -43,7 +43,7 @@ def test_every_core_and_one_core_find_the_same(container: Container, clock: Fake
         state = connection.execute(
             sa.text("SELECT state FROM supportdesk_events WHERE id = 7")
         ).scalar_one()
-        changed = bytes(state).replace(b'"message":"reply', b'"message":"REPLY')
+        changed = bytes(state).replace(b'"actor":"agent.sara"', b'"actor":"agent.omar"')
         assert changed != bytes(state)
         connection.execute(
             sa.text("UPDATE supportdesk_events SET state = :state WHERE id = 7"), {"state": changed}

@@ -76,11 +76,18 @@ def test_untouched_store_verifies_clean(desk: Desk) -> None:
     assert desk.audit.verify(references[0]).intact
 
 
+def sealed_text_changed(state: bytes) -> bytes:
+    """The stored event with one character of its sealed message changed."""
+    start = state.index(b'"message":"sealed:1:') + len(b'"message":"sealed:1:') + 40
+    flipped = b"A" if state[start : start + 1] != b"A" else b"B"
+    return state[:start] + flipped + state[start + 1 :]
+
+
 def test_edited_event_data_is_named(desk: Desk) -> None:
     reference, positions = desk.ticket()
     other, _ = desk.ticket()
     desk.keeper.catch_up()
-    edited = desk.state(positions[2]).replace(b"reply 2", b"reply 9")
+    edited = sealed_text_changed(desk.state(positions[2]))
     desk.sql("UPDATE supportdesk_events SET state = :s WHERE id = :id", s=edited, id=positions[2])
 
     verdict = desk.verdict(reference)
@@ -325,7 +332,8 @@ def test_events_after_the_watermark_are_pending_not_broken(desk: Desk) -> None:
 
 def test_keeper_does_not_seal_a_broken_link(desk: Desk) -> None:
     reference, positions = desk.ticket()
-    edited = desk.state(positions[3]).replace(b"reply 3", b"reply X")
+    edited = desk.state(positions[3]).replace(b'"actor":"agent.sara"', b'"actor":"agent.omar"')
+    assert edited != desk.state(positions[3])
     desk.sql("UPDATE supportdesk_events SET state = :s WHERE id = :id", s=edited, id=positions[3])
     desk.keeper.catch_up()
     verdict = desk.verdict(reference)

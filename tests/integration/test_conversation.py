@@ -62,7 +62,14 @@ THREAD = [
     (15, "resolved", "requester", "omar", "Fixed in the latest release."),
     (16, "reopened", "requester", "requester", "Still blank for me."),
     (17, "follow_up_received", "requester", "requester", "It is still blank today."),
+    (18, "follow_up_received", "requester", "requester", "[redacted]"),
+    (19, "field_redacted", "internal", OWNER, "A password in the message"),
+    (20, "hold_placed", "internal", OWNER, "A dispute over the refund"),
+    (21, "hold_lifted", "internal", OWNER, "The dispute was settled"),
 ]
+ERASURE = "requester_data_erased"
+"""The one kind the thread leaves out, as it would make every text of it `[erased]`: the
+erasure's thread is tests/integration/test_privacy_erasure.py's."""
 
 
 def every_kind(container: Container, clock: FakeClock) -> str:
@@ -136,6 +143,18 @@ def every_kind(container: Container, clock: FakeClock) -> str:
         lambda: desk.receive_follow_up(
             reference, message="It is still blank today.", channel=Channel.WEB_FORM
         ),
+        lambda: desk.receive_follow_up(
+            reference, message="My password is Quartz-Lantern-9", channel=Channel.WEB_FORM
+        ),
+        lambda: desk.redact(
+            reference,
+            version=18,
+            field="message",
+            reason="A password in the message",
+            actor=OWNER,
+        ),
+        lambda: desk.place_hold(reference, reason="A dispute over the refund", actor=OWNER),
+        lambda: desk.lift_hold(reference, reason="The dispute was settled", actor=OWNER),
     ]
     for step in steps:
         clock.advance(hours=1)
@@ -190,7 +209,7 @@ def test_every_kind_of_item_in_order_with_who_and_whether_the_requester_saw_it(
     assert body["reference"] == thread and body["version"] == len(THREAD)
     got = [(i["version"], i["kind"], i["visibility"], i["actor"], i["text"]) for i in body["items"]]
     assert got == THREAD
-    assert {kind for _, kind, *_ in THREAD} == set(KINDS)
+    assert {kind for _, kind, *_ in THREAD} | {ERASURE} == set(KINDS)
     assert len(KINDS) == len(EVERY_TICKET_EVENT)  # one kind per ticket event
 
 
@@ -236,6 +255,10 @@ def test_each_kind_carries_its_own_fields(
         15: {"template", "template_version"},
         16: {"resolution_due"},
         17: {"channel", "sender", "subject", "verified"},
+        18: {"channel", "sender", "subject", "verified"},
+        19: {"of_version", "field"},
+        20: set(),
+        21: set(),
     }
     assert items[1] | {"subject": "Blank lesson", "channel": "email", "language": "en"} == items[1]
     assert (items[1]["category"], items[1]["course"]) == (None, None)
@@ -314,19 +337,19 @@ def test_without_a_valid_token_the_answer_is_401(
 def test_since_gives_only_the_items_after_a_version_and_the_current_version(
     client: FlaskClient, container: Container, thread: str, agent: dict[str, str]
 ) -> None:
-    later = read(client, thread, agent, since=14)
-    assert [i["version"] for i in later["items"]] == [15, 16, 17]
-    assert later["version"] == 17
+    later = read(client, thread, agent, since=17)
+    assert [i["version"] for i in later["items"]] == [18, 19, 20, 21]
+    assert later["version"] == 21
 
-    nothing_new = read(client, thread, agent, since=17)
-    assert (nothing_new["items"], nothing_new["version"]) == ([], 17)
+    nothing_new = read(client, thread, agent, since=21)
+    assert (nothing_new["items"], nothing_new["version"]) == ([], 21)
     assert read(client, thread, agent, since=1000)["items"] == []
 
     container.desk.add_note(thread, text="Called again", actor="omar")
     caught_up(container)
     refreshed = read(client, thread, agent, since=nothing_new["version"])
-    assert [(i["version"], i["text"]) for i in refreshed["items"]] == [(18, "Called again")]
-    assert refreshed["version"] == 18
+    assert [(i["version"], i["text"]) for i in refreshed["items"]] == [(22, "Called again")]
+    assert refreshed["version"] == 22
 
 
 @pytest.mark.parametrize("visibility", ["requester", "internal"])
@@ -346,7 +369,7 @@ def test_since_and_visibility_together(
 ) -> None:
     body = read(client, thread, agent, since=12, visibility="internal")
 
-    assert [i["version"] for i in body["items"]] == [13, 14]
+    assert [i["version"] for i in body["items"]] == [13, 14, 19, 20, 21]
 
 
 # ---- read-your-writes ------------------------------------------------------------------------

@@ -86,4 +86,4 @@ def test_kept_live_in_any_batches_equals_a_rebuild_and_the_log(
 
     kept_live_equals_rebuilt()
     # The histories held every kind of item, so every kind was compared.
-    assert len(seen) == len(EVERY_TICKET_EVENT), sorted(seen)
+    assert len(seen) == len(EVERY_TICKET_EVENT), " ".join(sorted(seen))

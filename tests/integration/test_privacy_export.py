@@ -45,10 +45,12 @@ def checked(entry: dict[str, Any]) -> bool:
     hashed = entry["hashed"]
     document = json.loads(hashed)
     state = document["state"]
+    sealed = entry.get("sealed", [])
     same_data = all(
         state[k] == (_utc(v) if isinstance(v, str) and _is_instant(v) else v)
         for k, v in entry["data"].items()
-    )
+        if k not in sealed
+    ) and all(state[k].startswith("sealed:1:") and entry["data"][k] for k in sealed)
     return (
         hashlib.sha256(hashed.encode("utf-8")).hexdigest() == entry["hash"]
         and document["type"].endswith(entry["type"])
@@ -82,6 +84,7 @@ def test_the_copy_holds_every_event_of_the_learners_tickets_and_each_hash_checks
         stored = container.audit.history(ticket["reference"])
         assert [e["hash"] for e in mine] == [r.stored_hash for r in stored]
         assert mine[0]["prev_hash"] == GENESIS
+        assert mine[0]["sealed"] == ["description", "requester_email", "requester_name", "subject"]
         for before, after in zip(mine, mine[1:], strict=False):
             assert after["prev_hash"] == before["hash"]  # the chain links, notes included
         assert mine[-1]["hash"] == ticket["head"]

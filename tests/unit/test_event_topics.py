@@ -48,12 +48,20 @@ TOPICS = {
     Ticket.Unassigned: "domain.ticket:Ticket.Unassigned",
     Ticket.NoteAdded: "domain.ticket:Ticket.NoteAdded",
     Ticket.DeadlineAtRisk: "domain.ticket:Ticket.DeadlineAtRisk",
+    Ticket.RequesterDataErased: "domain.ticket:Ticket.RequesterDataErased",
+    Ticket.HoldPlaced: "domain.ticket:Ticket.HoldPlaced",
+    Ticket.HoldLifted: "domain.ticket:Ticket.HoldLifted",
+    Ticket.FieldRedacted: "domain.ticket:Ticket.FieldRedacted",
 }
 ADDED_SINCE_RECORDED = {
     Ticket.Assigned,
     Ticket.Unassigned,
     Ticket.NoteAdded,
     Ticket.DeadlineAtRisk,
+    Ticket.RequesterDataErased,
+    Ticket.HoldPlaced,
+    Ticket.HoldLifted,
+    Ticket.FieldRedacted,
 }
 """Kinds of event that did not exist when `recorded_ticket_events.json` was written."""
 RECORDED: list[dict[str, Any]] = json.loads(

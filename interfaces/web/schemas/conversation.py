@@ -111,6 +111,13 @@ class ConversationItemSchema(ma.Schema):
         metadata=_of("deadline_at_risk", description="`first_response` or `resolution`")
     )
     due = ma.fields.AwareDateTime(metadata=_of("deadline_at_risk", description="When it is due"))
+    basis = ma.fields.String(
+        metadata=_of("requester_data_erased", description="The erasure's legal ground")
+    )
+    of_version = ma.fields.Integer(
+        metadata=_of("field_redacted", description="The version of the item redacted")
+    )
+    field = ma.fields.String(metadata=_of("field_redacted", description="The field redacted"))
 
 
 class ConversationSchema(ma.Schema):

@@ -25,6 +25,23 @@ class NoteSchema(RequestSchema):
     text = Text(required=True, max_length=MAX_NOTE, multiline=True)
 
 
+class RedactionSchema(RequestSchema):
+    """One text of one event to make unreadable (a password pasted into a request)."""
+
+    version = ma.fields.Integer(
+        required=True,
+        strict=True,
+        validate=ma.validate.Range(min=1),
+        metadata={"description": "The version of the event (its item in the conversation)"},
+    )
+    field = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=1, max=64),
+        metadata={"description": "The event's field: description, subject, message, ..."},
+    )
+    reason = Text(required=True, max_length=1000)
+
+
 class PreviewQuery(ma.Schema):
     template = ma.fields.String(required=True, validate=TEMPLATE_SLUG)
 
