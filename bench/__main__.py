@@ -21,6 +21,7 @@ from bench import (
     conversation_bench,
     http_bench,
     machine_bench,
+    privacy_bench,
     projections_bench,
     search_bench,
     store_bench,
@@ -126,6 +127,7 @@ SUITES: dict[str, Callable[[bool], list[Figure]]] = {
     "conversation": conversation_bench.figures,
     "search": search_bench.figures,
     "console": console_bench.figures,
+    "privacy": privacy_bench.figures,
 }
 
 
