@@ -69,8 +69,3 @@ def seal_fields(event_class: type[Any], fields: MutableMapping[str, Any]) -> Non
         value = fields.get(name)
         if isinstance(value, str) and not isinstance(value, Personal):
             fields[name] = Personal(value, sealer(value))
-
-
-def is_erased(value: object) -> bool:
-    """Whether a field's value is a personal text whose key was destroyed."""
-    return isinstance(value, Personal) and value.erased

@@ -652,10 +652,9 @@ class Ticket(HashChained):
     ) -> None:
         self.erased_at = timestamp
         # What this ticket read of the requester is forgotten at once, also where it is cached.
-        for name in ("requester_email", "requester_name", "subject", "description"):
-            setattr(self, name, _erased(getattr(self, name)))
-        if self.resolution_summary is not None:
-            self.resolution_summary = _erased(self.resolution_summary)
+        for name in Ticket.Submitted.personal:
+            setattr(self, name, _hidden(getattr(self, name), ERASED))
+        self.resolution_summary = _hidden(self.resolution_summary, ERASED)
 
     class FieldRedacted(Event):
         """One personal text of one event is made unreadable (a password pasted into a
@@ -698,8 +697,8 @@ class Ticket(HashChained):
         self, version: int, field: str, reason: str, actor: str, timestamp: datetime
     ) -> None:
         self.redactions = (*self.redactions, (version, field))
-        if version == 1 and field in ("requester_name", "subject", "description"):
-            setattr(self, field, _redacted(getattr(self, field)))
+        if version == 1 and field in Ticket.Submitted.personal:  # what the ticket reads of it
+            setattr(self, field, _hidden(getattr(self, field), REDACTED))
 
     class HoldPlaced(Event):
         """The ticket's data must be kept whatever its age (a dispute, a legal case): neither
@@ -788,16 +787,11 @@ def status_after(status: Status, domain_event: Ticket.Event) -> Status:
     return status
 
 
-def _erased(value: str | None) -> str | None:
+def _hidden(value: str | None, mark: str) -> str | None:
+    """A text read as `mark` (erased, redacted), keeping the sealed form it was recorded as."""
     if value is None:
         return None
-    return Personal(ERASED, value.sealed if isinstance(value, Personal) else ERASED)
-
-
-def _redacted(value: str | None) -> str | None:
-    if value is None:
-        return None
-    return Personal(REDACTED, value.sealed if isinstance(value, Personal) else REDACTED)
+    return Personal(mark, value.sealed if isinstance(value, Personal) else mark)
 
 
 def _required_text(name: str, value: str) -> str:

@@ -27,7 +27,7 @@ from application.mail.intake import inbound_table
 from application.mail.mailer import dead_letter_table
 from application.mail.outbox import held_table, pending_table
 from application.mail.quota import quota_table
-from application.privacy.keys import Erasure, KeyStore, subject_of_sealed
+from application.privacy.keys import KeyStore, subject_of_sealed
 from application.storage.idempotency import keys_table
 from domain.errors import DataHeld, InvalidRequest, TicketNotFound
 from domain.personal import Personal
@@ -57,7 +57,6 @@ class ErasureReport:
     key_destroyed: bool = False
     recorded_in_the_clear: list[str] = field(default_factory=list)
     """Tickets recorded before texts were sealed: their first texts stay readable in the log."""
-    entry: Erasure | None = None
 
     def as_json(self) -> dict[str, object]:
         """What the command line prints and the API answers."""
@@ -93,9 +92,9 @@ class Eraser:
             raise InvalidRequest(f"the legal basis must be one of: {', '.join(BASES)}")
         if not reason.strip():
             raise InvalidRequest("an erasure needs its reason")
-        email, references = self._requester(who)
+        email, tickets = self._requester(who)
+        references = [t.reference for t in tickets]
         report = ErasureReport(requester=address_tag(email), references=references)
-        tickets = [self.desk.ticket(reference) for reference in references]
         held = [t.reference for t in tickets if t.hold is not None]
         if held:  # all of the requester's tickets, or none
             raise DataHeld(f"the data of {', '.join(held)} is held: lift the hold first")
@@ -109,7 +108,7 @@ class Eraser:
         subjects = sorted({s for t in tickets for s in self._subjects(t)})
         living = [s for s in subjects if self.keys.key(s) is not None]
         if living:
-            report.entry = self.keys.destroy(
+            self.keys.destroy(
                 living,
                 references,
                 email=email,
@@ -164,8 +163,8 @@ class Eraser:
         for purge in self.purges:
             purge(references, version)
 
-    def _requester(self, who: str) -> tuple[str, list[str]]:
-        """The requester's address and every ticket made from it."""
+    def _requester(self, who: str) -> tuple[str, list[Ticket]]:
+        """The requester's address and every ticket made from it, in reference order."""
         who = who.strip()
         if "@" not in who:
             try:
@@ -178,16 +177,18 @@ class Eraser:
                 raise InvalidRequest(f"the requester of {ticket.reference} was erased already")
             who = str(ticket.requester_email)
         wanted = who.casefold()
-        references = []
+        found = {}
         for reference in self.tickets_of(who):
             ticket = self.desk.ticket(reference)
             if str(ticket.requester_email).casefold() == wanted:
-                references.append(ticket.reference)
+                found[ticket.reference] = ticket
         for erasure in self.keys.erased(who):  # tickets of an erasure cut short, found again
-            references.extend(r for r in erasure.references if r not in references)
-        if not references:
+            for reference in erasure.references:
+                if reference not in found:
+                    found[reference] = self.desk.ticket(reference)
+        if not found:
             raise TicketNotFound("no ticket was made from this address")
-        return who, sorted(references)
+        return who, [found[reference] for reference in sorted(found)]
 
     def redact(
         self,
