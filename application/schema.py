@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from application import signin, users
-from application.audit import access, seals
+from application.audit import access, rekeyings, seals
 from application.mail import outbox
 from application.storage import holders, idempotency, leases
 
@@ -18,6 +18,7 @@ SCHEMAS: tuple[sa.MetaData, ...] = (
     leases.metadata,
     outbox.mail_metadata,
     seals.metadata,
+    rekeyings.metadata,
     access.metadata,
     signin.metadata,
 )

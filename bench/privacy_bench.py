@@ -4,7 +4,7 @@ Submissions through the desk as built (texts sealed under a key of the ticket's 
 store beside the database) next to the same desk without a key store (texts stored as written),
 on PostgreSQL and on the embedded SQLite, interleaved. Then erasing learners with ten tickets
 each (a reply and a follow-up on every ticket, their emails written), the read models brought
-along.
+along. Last, tickets recorded as an earlier release wrote them, re-keyed after the fact.
 
 Run with `python -m bench.privacy_bench`.
 """
@@ -24,7 +24,7 @@ from bench.measure import Figure, describe, rate, scratch_postgres, sqlalchemy_u
 from domain.categories import Category
 from domain.request import Channel
 from interfaces.mail.wiring import mail_broker, mailer, outbox_relay
-from interfaces.privacy import eraser
+from interfaces.privacy import eraser, rekeyer
 from projections.runner import build_runners
 
 
@@ -123,6 +123,28 @@ def erasure_time(database: str, learners: int, tickets: int = 10) -> Figure:
     return Figure(f"erase a learner with {tickets} tickets ({name})", "s", samples, target="≤ 1 s")
 
 
+def rekeying_rate(database: str, repeat: int, tickets: int) -> Figure:
+    """Events per second sealed after the fact: tickets recorded as an earlier release wrote
+    them (a reply and a follow-up each), then re-keyed in one run; `repeat` such rounds."""
+    samples = []
+    with _desks(database) as (container, bare):
+        bare.close()
+        desk, vault = container.desk, container.desk.vault
+        for r in range(repeat):
+            desk.vault = None  # the release before texts were sealed
+            for n in range(tickets):
+                reference = _submit_one(desk, f"early{r}-{n}@example.org")
+                desk.respond(reference, message="Please clear the cache.", actor="agent")
+                desk.receive_follow_up(reference, message="Still broken", channel=Channel.EMAIL)
+            desk.vault = vault
+            started = time.perf_counter()
+            done = rekeyer(container).rekey(actor="bench")
+            samples.append(done.events / (time.perf_counter() - started))
+        container.close()
+    name = "PostgreSQL" if database == "postgresql" else "SQLite"
+    return Figure(f"re-key events recorded as written ({name})", "events/s", samples)
+
+
 def _submit_one(desk: SupportDesk, email: str) -> str:
     return desk.submit(
         channel=Channel.WEB_FORM,
@@ -140,6 +162,7 @@ def figures(tiny: bool = False) -> list[Figure]:
     for database in ("postgresql", "sqlite"):
         found += submit_throughput(database, repeat, count)
         found.append(erasure_time(database, learners))
+        found.append(rekeying_rate(database, repeat, 10 if tiny else 200))
     return found
 
 

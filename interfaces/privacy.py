@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
+from application.audit.chain import Verification
+from application.audit.records import EventLog
 from application.bootstrap import Container
 from application.privacy.erasure import Eraser
 from application.privacy.export import RequesterCopy, requester_copy
+from application.privacy.keys import Vault
+from application.privacy.rekeying import BATCH, Rekeyer
 from projections.runner import build_runners
 from projections.search import FTS_TABLE, tickets_of_requester
 
@@ -66,7 +71,37 @@ def eraser(container: Container) -> Eraser:
         container.engine,
         tickets_of=lambda email: _tickets_of(container, email),
         purges=(read_models, outbox_files, freed_pages),
+        rekeyer=rekeyer(container),
     )
+
+
+def rekeyer(container: Container, batch: int = BATCH) -> Rekeyer:
+    """Seals the texts of events recorded before texts were sealed, with a signed statement."""
+    vault = Vault(container.keys)
+    log = EventLog(container.desk)
+    return Rekeyer(log, vault, container.audit.key, container.desk.clock, batch=batch)
+
+
+def checked_formers(
+    container: Container, result: Verification
+) -> tuple[Verification, dict[str, object]]:
+    """A verification with the former hashes of rewritten events computed again: a mismatch
+    is a problem of the store."""
+    if not result.rekeyed_events:
+        return result, {}
+    check = rekeyer(container).check()
+    problems = [
+        f"a re-keyed event no longer gives back its former hash: {where}"
+        for where in check.mismatched
+    ]
+    if problems:
+        result = replace(result, problems=[*result.problems, *problems])
+    return result, {
+        "rekeyed_events": result.rekeyed_events,
+        "former_hashes_checked": check.checked,
+        "former_hashes_forgotten": check.forgotten,
+        "former_hashes_mismatched": check.mismatched,
+    }
 
 
 def _tickets_of(container: Container, email: str) -> list[str]:

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from application.audit.checkpoints import Checkpoint, CheckpointFile
 from application.audit.records import EventLog, StoredRecord
+from application.audit.rekeyings import Formers, RekeyBook, former_of
 from application.audit.seals import (
     KEEPER,
     LOG_GENESIS,
@@ -66,6 +67,7 @@ class SealKeeper:
     ) -> None:
         self.log = EventLog(app)
         self.book = SealBook(self.log.engine)
+        self.rekeyings = RekeyBook(self.log.engine)
         self.key = key
         self.checkpoints = checkpoints
         self.checkpoint_every = checkpoint_every
@@ -148,13 +150,18 @@ class SealKeeper:
         records = next(self.log.pages(after=watermark.position, page_size=page_size), [])
         if not records:
             return 0
-        known = self.book.seals({r.ticket_id for r in records})
+        tickets = {r.ticket_id for r in records}
+        known = self.book.seals(tickets)
+        # Read after the page: a re-keying writes its entries with the events it rewrites, so
+        # a rewritten event read here has its entry found here.
+        formers = self.rekeyings.formers(tickets)
         heads = dict(known)
         digest = watermark.digest
         for record in records:
-            content = record.computed_hash()
+            computed = record.computed_hash()
+            content = former_of(formers, record.ticket_id, record.version, computed)
             digest = log_digest(digest, record.position, record.ticket_id, record.version, content)
-            sealed = self._extend(heads.get(record.ticket_id), record, content)
+            sealed = self._extend(heads.get(record.ticket_id), record, computed, formers)
             if sealed is not None:
                 heads[record.ticket_id] = sealed
         moved = Watermark.make(self.key, records[-1].position, digest)
@@ -169,15 +176,22 @@ class SealKeeper:
         self._keep_checkpoint(moved)
         return len(records)
 
-    def _extend(self, head: Seal | None, record: StoredRecord, content: str) -> Seal | None:
+    def _extend(
+        self, head: Seal | None, record: StoredRecord, computed: str, formers: Formers
+    ) -> Seal | None:
         # Only an event that links to the sealed head moves the seal; anything else is left
-        # for verification to name, and the seal stays on the last good link.
+        # for verification to name, and the seal stays on the last good link. Seals hold
+        # hashes as first recorded, and an event may link to either hash of a rewritten one.
         expected_version = head.version + 1 if head else 1
         expected_prev = head.hash if head else GENESIS
-        if record.version != expected_version or record.prev_hash != expected_prev:
+        if record.version != expected_version or record.prev_hash is None:
             return None
-        if record.stored_hash != content:
+        linked = former_of(formers, record.ticket_id, record.version - 1, record.prev_hash)
+        if linked != expected_prev:
             return None
+        if record.stored_hash != computed:
+            return None
+        content = former_of(formers, record.ticket_id, record.version, computed)
         reference = head.reference if head else str(record.state.get("reference", record.ticket_id))
         return Seal.make(
             self.key, record.ticket_id, reference, record.version, content, record.position

@@ -5,6 +5,8 @@ events written by older event classes verify as they were written. Per ticket th
 either intact or the first bad event and why; the store as a whole is intact only when every
 ticket is, the seal keeper's watermark is signed, and the log up to the watermark still has the
 digest the keeper signed (which also catches events moved between tickets' positions).
+Events rewritten by a signed re-keying are read as first recorded (application/audit/
+rekeyings.py): the digest, the seals and the checkpoints cover their former hashes.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import logging
 import time
 from collections.abc import Collection, Iterable
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from uuid import UUID
 
 from application.audit.checkpoints import Checkpoint, CheckpointError
 from application.audit.hashing import PARALLEL_FROM, checked_pages
 from application.audit.records import EventLog, StoredRecord
+from application.audit.rekeyings import Formers, RekeyBook, former_of
 from application.audit.seals import (
     LOG_GENESIS,
     AuditKey,
@@ -28,6 +31,7 @@ from application.audit.seals import (
     SealBook,
     Watermark,
     extended,
+    log_link,
 )
 from domain.chain import GENESIS
 
@@ -76,6 +80,8 @@ class Verification:
     watermark: int | None
     problems: list[str] = field(default_factory=list)
     digest: str = ""
+    rekeyed_events: int = 0
+    """Events rewritten by a re-keying, read as first recorded."""
 
     @property
     def intact(self) -> bool:
@@ -104,13 +110,20 @@ class _Walk:
         "events",
         "version",
         "hash",
+        "former",
+        "formers",
         "pending",
         "first_bad",
         "instant",
     )
 
     def __init__(
-        self, ticket_id: UUID, seal: Seal | None, watermark: int | None, key: AuditKey
+        self,
+        ticket_id: UUID,
+        seal: Seal | None,
+        watermark: int | None,
+        key: AuditKey,
+        formers: Formers | None = None,
     ) -> None:
         self.ticket_id = ticket_id
         self.reference = seal.reference if seal else str(ticket_id)
@@ -119,6 +132,8 @@ class _Walk:
         self.events = 0
         self.version = 0
         self.hash = GENESIS
+        self.former = GENESIS  # the last event's hash as first recorded
+        self.formers = formers or {}
         self.pending = 0
         self.first_bad: Break | None = None
         self.instant: datetime | None = None
@@ -135,25 +150,28 @@ class _Walk:
         # The usual event is told apart in a few looks: the next link, intact, dated after its
         # predecessor, and either covered by the seal or newer than what the keeper read.
         moment, seal = state.get("timestamp"), self.seal
+        former = former_of(self.formers, self.ticket_id, record.version, computed)
+        prev = state.get("prev_hash")
         if (
             record.version == self.version + 1
-            and state.get("prev_hash") == self.hash
+            and (prev == self.hash or prev == self.former)
             and state.get("hash") == computed
             and type(moment) is datetime
             and (self.instant is None or moment >= self.instant)
         ):
             if seal is not None and record.version <= seal.version:
-                usual = record.version < seal.version or computed == seal.hash
+                usual = record.version < seal.version or former == seal.hash
             else:
                 usual = self.watermark is None or record.position > self.watermark
                 self.pending += usual
             if usual:
-                self.version, self.hash, self.instant = record.version, computed, moment
+                self.version, self.hash, self.former = record.version, computed, former
+                self.instant = moment
                 return
-        self.first_bad = self._link_fault(record, computed) or self._seal_fault(record, computed)
+        self.first_bad = self._link_fault(record, computed) or self._seal_fault(record, former)
         if self.first_bad is not None:
             return
-        self.version, self.hash = record.version, computed
+        self.version, self.hash, self.former = record.version, computed, former
         self.instant = record.timestamp or self.instant
 
     def _link_fault(self, record: StoredRecord, computed: str) -> Break | None:
@@ -168,7 +186,7 @@ class _Walk:
             )
         if record.stored_hash is None:
             return Break.at(record, "the event carries no hash")
-        if record.prev_hash != self.hash:
+        if record.prev_hash not in (self.hash, self.former):
             return Break.at(
                 record,
                 f"it does not link to its predecessor: it names {record.prev_hash} "
@@ -188,9 +206,9 @@ class _Walk:
             )
         return None
 
-    def _seal_fault(self, record: StoredRecord, computed: str) -> Break | None:
+    def _seal_fault(self, record: StoredRecord, former: str) -> Break | None:
         seal = self.seal
-        if seal is not None and record.version == seal.version and computed != seal.hash:
+        if seal is not None and record.version == seal.version and former != seal.hash:
             return Break.at(record, "it differs from the sealed head of the chain")
         if seal is not None and record.version <= seal.version:
             return None
@@ -247,9 +265,18 @@ class ChainVerifier:
         # With a key configured for a running desk, an empty record was emptied.
         self.expect_record = expect_record
         self.book = SealBook(log.engine)
+        self.rekeyings = RekeyBook(log.engine)
 
     def verify_store(self) -> Verification:
         """Every ticket in the store, in one pass over the log in position order."""
+        statements = len(self.rekeyings.statements())
+        result = self._verify_store_once()
+        if not result.intact and len(self.rekeyings.statements()) != statements:
+            # A re-keying rewrote events while they were being read: read them again.
+            result = self._verify_store_once()
+        return result
+
+    def _verify_store_once(self) -> Verification:
         try:
             return self._verify_store(self.workers)
         except (BrokenProcessPool, OSError) as error:  # e.g. no process may be started here
@@ -272,6 +299,8 @@ class ChainVerifier:
                     f"position {newest}: they were put back from an older copy"
                 )
         digest_up_to = max([watermark or 0, *expected])
+        formers = self.rekeyings.formers()
+        problems.extend(self.rekeyings.problems(self.key))
         walks: dict[UUID, _Walk] = {}
         events = 0
         digest = marked = LOG_GENESIS
@@ -281,10 +310,13 @@ class ChainVerifier:
                 if walk is None:
                     seal = seals.get(record.ticket_id)
                     walk = walks[record.ticket_id] = _Walk(
-                        record.ticket_id, seal, watermark, self.key
+                        record.ticket_id, seal, watermark, self.key, formers
                     )
                 walk.step(record, computed)
                 if record.position <= digest_up_to:
+                    former = former_of(formers, record.ticket_id, record.version, computed)
+                    if former != computed:  # a rewritten event adds what it first added
+                        link = log_link(record.position, record.ticket_id, record.version, former)
                     digest = extended(digest, link)
                     if record.position == watermark:
                         marked = digest
@@ -307,19 +339,39 @@ class ChainVerifier:
         for ticket_id, seal in seals.items():
             if ticket_id not in walks:
                 walks[ticket_id] = _Walk(ticket_id, seal, watermark, self.key)
-        return self._report(walks.values(), events, started, watermark, problems)
+        report = self._report(walks.values(), events, started, watermark, problems)
+        return replace(report, rekeyed_events=len(formers))
 
     def verify_ticket(self, ticket_id: UUID) -> Verification:
         """One ticket's chain and seal (the log digest needs the whole store)."""
         started = time.perf_counter()
         seals = self.book.seals([ticket_id])
         mark, problems = self._watermark(seals)
-        walk = _Walk(ticket_id, seals.get(ticket_id), mark.position if mark else None, self.key)
+        formers = self.rekeyings.formers([ticket_id])
+        walk = _Walk(
+            ticket_id, seals.get(ticket_id), mark.position if mark else None, self.key, formers
+        )
         records = self.log.of_ticket(ticket_id)
         for record in records:
             walk.step(record, record.computed_hash())
         walks = [walk] if records or walk.seal else []
-        return self._report(walks, len(records), started, walk.watermark, problems)
+        report = self._report(walks, len(records), started, walk.watermark, problems)
+        return replace(report, rekeyed_events=len(formers))
+
+    def verify_tickets(self, ticket_ids: Collection[UUID]) -> dict[UUID, TicketVerdict]:
+        """Several tickets' chains and seals at once (the store's own problems are not
+        theirs): the verdict of each that has an event or a seal."""
+        wanted = list(ticket_ids)
+        seals = self.book.seals(wanted)
+        mark = self.book.watermark()
+        position = mark.position if mark is not None and mark.is_signed_by(self.key) else None
+        formers = self.rekeyings.formers(wanted)
+        walks = {t: _Walk(t, seals.get(t), position, self.key, formers) for t in wanted}
+        found = self.log.of_tickets(wanted)
+        for ticket_id, records in found.items():
+            for record in records:
+                walks[ticket_id].step(record, record.computed_hash())
+        return {t: w.verdict() for t, w in walks.items() if t in found or w.seal is not None}
 
     def _checkpoint_digests(self, problems: list[str]) -> dict[int, str]:
         """The digest each signed checkpoint expects at its position; unsigned ones reported."""

@@ -217,6 +217,7 @@ def verification_dict(result: Verification, all_tickets: bool = True) -> dict[st
         "sealed_up_to": result.watermark,
         "digest": result.digest,
         "problems": result.problems,
+        "rekeyed_events": result.rekeyed_events,
         "tickets": [
             {
                 "reference": t.reference,

@@ -28,6 +28,7 @@ from application.mail.mailer import dead_letter_table
 from application.mail.outbox import held_table, pending_table
 from application.mail.quota import quota_table
 from application.privacy.keys import KeyStore, subject_of_sealed
+from application.privacy.rekeying import Rekeyer
 from application.storage.idempotency import keys_table
 from domain.errors import DataHeld, InvalidRequest, TicketNotFound
 from domain.personal import Personal
@@ -55,8 +56,11 @@ class ErasureReport:
     recorded: list[str] = field(default_factory=list)
     """Tickets whose erasure was recorded now (the others had it already)."""
     key_destroyed: bool = False
-    recorded_in_the_clear: list[str] = field(default_factory=list)
-    """Tickets recorded before texts were sealed: their first texts stay readable in the log."""
+    rekeyed: list[str] = field(default_factory=list)
+    """Tickets recorded before texts were sealed, whose texts were sealed first."""
+    left_in_the_clear: dict[str, str] = field(default_factory=dict)
+    """Tickets whose texts as written could not be sealed (their chain does not verify), and
+    why: their texts stay readable in the log until an auditor has looked."""
 
     def as_json(self) -> dict[str, object]:
         """What the command line prints and the API answers."""
@@ -65,7 +69,8 @@ class ErasureReport:
             "references": self.references,
             "recorded": self.recorded,
             "key_destroyed": self.key_destroyed,
-            "recorded_in_the_clear": self.recorded_in_the_clear,
+            "rekeyed": self.rekeyed,
+            "left_in_the_clear": self.left_in_the_clear,
         }
 
 
@@ -79,12 +84,14 @@ class Eraser:
         engine: Engine,
         tickets_of: Callable[[str], list[str]],
         purges: Sequence[Purge] = (),
+        rekeyer: Rekeyer | None = None,
     ) -> None:
         self.desk = desk
         self.keys = keys
         self.engine = engine
         self.tickets_of = tickets_of
         self.purges = list(purges)
+        self.rekeyer = rekeyer
 
     def erase(self, who: str, *, reason: str, basis: str, actor: str) -> ErasureReport:
         """Erase the requester named by an address or a reference, with every ticket of theirs."""
@@ -98,10 +105,13 @@ class Eraser:
         held = [t.reference for t in tickets if t.hold is not None]
         if held:  # all of the requester's tickets, or none
             raise DataHeld(f"the data of {', '.join(held)} is held: lift the hold first")
+        if self.rekeyer is not None:  # texts recorded before sealing are sealed first
+            rekeyed = self.rekeyer.rekey([t.id for t in tickets], actor=actor)
+            report.rekeyed, report.left_in_the_clear = rekeyed.rekeyed, rekeyed.refused
+            for reference, why in rekeyed.refused.items():
+                log.warning("texts left as written on %s: %s", reference, why)
         for ticket in tickets:
             reference = ticket.reference
-            if not isinstance(ticket.requester_email, Personal):
-                report.recorded_in_the_clear.append(reference)
             if ticket.erased_at is None:
                 self.desk.erase_requester_data(reference, reason=reason, basis=basis, actor=actor)
                 report.recorded.append(reference)
@@ -219,11 +229,13 @@ class Eraser:
         the log the restored record lacks, and purge its copies. Returns the tickets marked."""
         marked = []
         for erasure in self.keys.erasures():
+            restored = []
             for reference in erasure.references:
                 try:
                     ticket = self.desk.ticket(reference)
                 except TicketNotFound:
                     continue  # made after the backup: the restore lost it
+                restored.append(ticket.id)
                 if ticket.erased_at is None:
                     self.desk.erase_requester_data(
                         reference,
@@ -233,5 +245,9 @@ class Eraser:
                         actor=actor,
                     )
                     marked.append(reference)
+            if self.rekeyer is not None and restored:
+                # Texts an older backup holds as written: sealed now under keys never kept,
+                # as the tickets' erasure is recorded.
+                self.rekeyer.rekey(restored, actor=actor)
             self.purge(erasure.references, None)
         return marked

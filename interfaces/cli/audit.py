@@ -19,6 +19,7 @@ from application.bootstrap import Container, bootstrap
 from domain.errors import DomainError
 from domain.reference import InvalidReference
 from interfaces.cli.calendar import Instant
+from interfaces.privacy import checked_formers
 
 
 @contextmanager
@@ -67,8 +68,8 @@ def audit_verify(
     with _audit("verify", reference, _query(reference=reference)) as container:
         audit = container.audit
         kept = CheckpointFile(checkpoint_file) if checkpoint_file else None
-        result = audit.verify(reference, kept)
-    report = verification_dict(result, all_tickets=show_all)
+        result, formers = checked_formers(container, audit.verify(reference, kept))
+    report = {**verification_dict(result, all_tickets=show_all), **formers}
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
     else:
@@ -82,6 +83,12 @@ def audit_verify(
             f"in {result.seconds:.3f} s ({result.events_per_second:,.0f} events/s): {verdict}"
         )
         click.echo(f"digest {result.digest} (sealed up to position {result.watermark})")
+        if formers:
+            click.echo(
+                f"re-keyed {formers['rekeyed_events']} events, read as first recorded; "
+                f"former hashes computed again: {formers['former_hashes_checked']}, "
+                f"texts forgotten: {formers['former_hashes_forgotten']}"
+            )
     raise click.exceptions.Exit(0 if result.intact else 1)
 
 

@@ -15,6 +15,7 @@ from marshmallow import RAISE
 
 from application.audit.history import verification_dict
 from domain.reference import Reference
+from interfaces.privacy import checked_formers
 from interfaces.web.auth import current_actor, current_role, requires
 from interfaces.web.schemas.audit import (
     AccessLogQuery,
@@ -81,8 +82,8 @@ def verify(query: dict[str, Any]) -> dict[str, Any]:
     """Recompute every hash chain (or one ticket's) and compare it with its seal."""
     reference = query.get("reference")
     _record_access("verify", reference)
-    result = container().audit.verify(reference)
-    return verification_dict(result, all_tickets=not query["only_broken"])
+    result, formers = checked_formers(container(), container().audit.verify(reference))
+    return {**verification_dict(result, all_tickets=not query["only_broken"]), **formers}
 
 
 @audit.get("/events")

@@ -45,6 +45,7 @@ EXPECTED = (
     "console ticket 200 messages",
     "submit, texts sealed (PostgreSQL)",
     "erase a learner with 10 tickets (SQLite)",
+    "re-key events recorded as written (SQLite)",
     "machine speed after",
 )
 

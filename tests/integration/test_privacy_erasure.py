@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from flask.testing import FlaskClient
 
 from application.bootstrap import Container, bootstrap
+from application.desk import SupportDesk
 from application.privacy.keys import metadata as keys_metadata
 from application.users import Role
 from domain.categories import Category
@@ -90,12 +91,9 @@ def leaks(container: Container, folder: Path) -> list[str]:
     return sorted(set(found))
 
 
-@pytest.fixture
-def learner(container: Container, clock: FakeClock) -> list[str]:
-    """Two tickets of the learner, one answered, followed up, noted, mailed and resolved, one a
-    suggestion forwarded to management; and a ticket of someone else."""
-    desk = container.desk
-    first = desk.submit(
+def first_ticket(desk: SupportDesk) -> str:
+    """The learner's first ticket, with their name, subject and description."""
+    return desk.submit(
         channel=Channel.WEB_FORM,
         requester_email=EMAIL,
         requester_name=NAME,
@@ -104,6 +102,14 @@ def learner(container: Container, clock: FakeClock) -> list[str]:
         subject=SECRETS["subject"],
         description=SECRETS["description"],
     ).reference
+
+
+@pytest.fixture
+def learner(container: Container, clock: FakeClock) -> list[str]:
+    """Two tickets of the learner, one answered, followed up, noted, mailed and resolved, one a
+    suggestion forwarded to management; and a ticket of someone else."""
+    desk = container.desk
+    first = first_ticket(desk)
     clock.advance(hours=2)
     desk.respond(first, message=SECRETS["response"], actor="agent.sara")
     desk.receive_follow_up(first, message=SECRETS["follow_up"], channel=Channel.WEB_FORM)
@@ -197,10 +203,10 @@ def test_a_restored_backup_is_erased_again_from_the_erasure_log(
 ) -> None:
     """The erasure log lives with the keys, outside the event store's backups: replayed over a
     restored backup, it records the erasures the backup lacks and purges the copies again."""
-    backup = _backup(container, tmp_path_factory.mktemp("backups") / "desk.backup")
+    backup = backup_event_store(container, tmp_path_factory.mktemp("backups") / "desk.backup")
     eraser(container).erase(EMAIL, reason="asked", basis="request", actor="dpo")
     container.close()
-    _restore(container, backup)
+    restore_event_store(container, backup)
     restored = bootstrap(container.settings, clock=clock)
     try:
         assert all(restored.desk.ticket(r).erased_at is None for r in learner)
@@ -217,7 +223,7 @@ def test_a_restored_backup_is_erased_again_from_the_erasure_log(
         restored.close()
 
 
-def _backup(container: Container, path: Path) -> Path:
+def backup_event_store(container: Container, path: Path) -> Path:
     """A backup of the event store's database, as an operator takes it: without the key store."""
     url = container.engine.url
     if url.get_backend_name() == "sqlite":
@@ -229,7 +235,7 @@ def _backup(container: Container, path: Path) -> Path:
     return path
 
 
-def _restore(container: Container, backup: Path) -> None:
+def restore_event_store(container: Container, backup: Path) -> None:
     url = container.engine.url
     if url.get_backend_name() == "sqlite":
         database = Path(str(url.database))

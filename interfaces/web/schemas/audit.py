@@ -111,6 +111,16 @@ class VerificationSchema(Schema):
     digest = fields.String()
     problems = fields.List(fields.String())
     tickets = fields.List(fields.Nested(TicketVerdictSchema))
+    rekeyed_events = fields.Integer(
+        metadata={"description": "Events rewritten to seal their texts, read as first recorded"}
+    )
+    former_hashes_checked = fields.Integer(
+        metadata={"description": "Rewritten events whose former hash was computed again"}
+    )
+    former_hashes_forgotten = fields.Integer(
+        metadata={"description": "Rewritten events whose texts can no longer be opened"}
+    )
+    former_hashes_mismatched = fields.List(fields.String())
 
 
 class EventsQuery(Schema):

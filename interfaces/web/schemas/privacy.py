@@ -38,7 +38,8 @@ class ErasureReportSchema(ma.Schema):
     references = ma.fields.List(ma.fields.String())
     recorded = ma.fields.List(ma.fields.String())
     key_destroyed = ma.fields.Boolean()
-    recorded_in_the_clear = ma.fields.List(ma.fields.String())
+    rekeyed = ma.fields.List(ma.fields.String())
+    left_in_the_clear = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
 
 
 class HoldSchema(ma.Schema):
