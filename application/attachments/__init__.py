@@ -1,0 +1,1 @@
+"""Files attached to messages: what is kept of them, and where (P2.2, P2.3)."""
