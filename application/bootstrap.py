@@ -17,6 +17,8 @@ import sqlalchemy as sa
 from eventsourcing.utils import get_topic
 from sqlalchemy.engine import Engine
 
+from application.attachments.blobs import FileBlobs, TableBlobs
+from application.attachments.store import AttachmentStore
 from application.audit.access import AccessLog
 from application.audit.checkpoints import DEFAULT_FILE as CHECKPOINTS_FILE
 from application.audit.checkpoints import CheckpointFile
@@ -143,6 +145,16 @@ def addresses(settings: Settings) -> Addresses:
     )
 
 
+ATTACHMENTS_FOLDER = "attachments"
+
+
+def attachment_store(settings: Settings, engine: Engine) -> AttachmentStore:
+    """The files of tickets: beside the embedded database, or in the production one."""
+    if engine.dialect.name == "sqlite":
+        return AttachmentStore(FileBlobs(Path(settings.data_dir) / ATTACHMENTS_FOLDER))
+    return AttachmentStore(TableBlobs(engine))
+
+
 def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Container:
     """Build everything from settings (by default, from the environment)."""
     settings = settings or Settings.from_env()
@@ -159,6 +171,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Conta
     if engine.dialect.name == "sqlite":
         zero_what_is_freed(engine)
     create_schema(engine)
+    desk.attachments = attachment_store(settings, engine)
     begin_on_an_empty_log(engine, desk.recorder.max_notification_id() or 0)
     own_addresses = addresses(settings)
     audit_key = load_audit_key(settings.audit_key, settings.data_dir)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol, cast
@@ -13,6 +13,9 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import OperationalError, RecordConflictError, Transcoder
 
+from application.attachments.inspection import Kept
+from application.attachments.store import AttachmentStore, Prepared
+from domain.attachment import Refused
 from domain.categories import Category
 from domain.deadlines import Deadline
 from domain.errors import (
@@ -35,7 +38,11 @@ class Vault(Protocol):
     """Where the requesters' keys are (application/privacy/keys.py): seals their texts as
     events are built, and opens them as events are read."""
 
-    def new_sealer(self, at: datetime) -> Sealer: ...
+    def new_key(self, at: datetime) -> tuple[str, bytes]: ...
+
+    def key_like(self, value: object, at: datetime) -> tuple[str, bytes] | None: ...
+
+    def sealer(self, subject: str, key: bytes) -> Sealer: ...
 
     def sealer_like(self, value: object, at: datetime) -> Sealer | None: ...
 
@@ -102,9 +109,11 @@ class SupportDesk(Application[UUID]):
         clock: Clock = utc_now,
         env: dict[str, str] | None = None,
         vault: Vault | None = None,
+        attachments: AttachmentStore | None = None,
     ) -> None:
         # Set first: the store's transcoder, made while the application is built, uses it.
         self.vault = vault
+        self.attachments = attachments
         super().__init__(env=env)
         self.sla = sla
         self.clock = clock
@@ -129,14 +138,19 @@ class SupportDesk(Application[UUID]):
         requester_name: str | None = None,
         message_id: str | None = None,
         reference: Reference | None = None,
+        files: Sequence[Kept] = (),
+        refused: Sequence[Refused] = (),
     ) -> Outcome:
-        """Record a new request and give it a reference number (P3.1–P3.3).
+        """Record a new request and give it a reference number (P3.1–P3.3), with the files
+        that came with it (P2.2).
 
         With a `reference` chosen beforehand (an idempotent retry), a ticket already recorded
         under it is not recorded again: AlreadyRecorded names it instead.
         """
         at = self.clock()
-        sealer = self.vault.new_sealer(at) if self.vault is not None else None
+        key = self.vault.new_key(at) if self.vault is not None else None
+        sealer = self.vault.sealer(*key) if self.vault is not None and key else None
+        prepared = self._prepared(key, files)
         for _ in range(_CONFLICT_RETRIES):
             with sealing(sealer):
                 ticket = Ticket.submit(
@@ -153,8 +167,11 @@ class SupportDesk(Application[UUID]):
                     at=at,
                     sla=self.sla,
                 )
+                if prepared or refused:
+                    attached = [p.attachment for p in prepared]
+                    ticket.attach_files(files=attached, refused=refused, actor=REQUESTER, at=at)
             try:
-                return self._save(ticket)
+                return self._save(ticket, prepared)
             except RecordConflictError:
                 if reference is not None:
                     raise AlreadyRecorded(str(reference)) from None
@@ -173,9 +190,12 @@ class SupportDesk(Application[UUID]):
         sender: str | None = None,
         subject: str | None = None,
         verified: bool = True,
+        files: Sequence[Kept] = (),
+        refused: Sequence[Refused] = (),
     ) -> Outcome:
-        """The requester wrote again quoting the reference (P6.1); after a deadline, escalate,
-        unless it is not known to come from the requester."""
+        """The requester wrote again quoting the reference (P6.1), with the files that came
+        with it; after a deadline, escalate, unless it is not known to come from the
+        requester."""
 
         def follow_up(ticket: Ticket, at: datetime) -> None:
             ticket.receive_follow_up(
@@ -187,6 +207,7 @@ class SupportDesk(Application[UUID]):
                 subject=subject,
                 verified=verified,
             )
+            kept.extend(self._attach(ticket, at, files, refused, REQUESTER))
             overdue = ticket.overdue_deadlines(at)
             reason = EscalationReason.REQUESTER_FOLLOW_UP_AFTER_DEADLINE
             if verified and overdue and not ticket.has_escalated(reason, overdue[0][1]):
@@ -194,7 +215,8 @@ class SupportDesk(Application[UUID]):
                 # missed deadline (P6), in the same save as the follow-up itself.
                 ticket.escalate(reason=reason, actor=REQUESTER, at=at, deadline=overdue[0][1])
 
-        return self._act(reference, None, follow_up)
+        kept: list[Prepared] = []
+        return self._act(reference, None, follow_up, kept)
 
     def supply_details(
         self, reference: str, *, category: Category | None, course: str | None
@@ -224,13 +246,16 @@ class SupportDesk(Application[UUID]):
         actor: str,
         expected_version: int | None = None,
         template: TemplateUse | None = None,
+        files: Sequence[Kept] = (),
     ) -> Outcome:
-        """Reply to the requester (P3.4, P5.1)."""
-        return self._act(
-            reference,
-            expected_version,
-            lambda t, at: t.respond(message=message, actor=actor, at=at, template=template),
-        )
+        """Reply to the requester (P3.4, P5.1), with files (a corrected certificate)."""
+        kept: list[Prepared] = []
+
+        def respond(ticket: Ticket, at: datetime) -> None:
+            ticket.respond(message=message, actor=actor, at=at, template=template)
+            kept.extend(self._attach(ticket, at, files, (), actor))
+
+        return self._act(reference, expected_version, respond, kept)
 
     def answer(
         self,
@@ -528,6 +553,7 @@ class SupportDesk(Application[UUID]):
         reference: str,
         expected_version: int | None,
         command: Callable[[Ticket, datetime], Any],
+        files: list[Prepared] | None = None,
     ) -> Outcome:
         # Optimistic concurrency: a write that lost a race is re-validated on the newer
         # state and retried, unless the caller pinned the version it acted on.
@@ -536,10 +562,12 @@ class SupportDesk(Application[UUID]):
             if expected_version is not None and ticket.version != expected_version:
                 raise StaleVersion(expected_version, ticket.version)
             at = self.clock()
+            if files is not None:
+                files.clear()  # the command fills it anew on each attempt
             with sealing(self._sealer(ticket, at)):
                 command(ticket, at)
             try:
-                return self._save(ticket)
+                return self._save(ticket, files or ())
             except RecordConflictError:
                 if expected_version is not None:
                     raise StaleVersion(expected_version, self.ticket(reference).version) from None
@@ -565,7 +593,42 @@ class SupportDesk(Application[UUID]):
 
         return seal
 
-    def _save(self, ticket: Ticket) -> Outcome:
-        recordings = self.save(ticket)
+    def _prepared(self, key: tuple[str, bytes] | None, files: Sequence[Kept]) -> list[Prepared]:
+        if not files:
+            return []
+        if key is None or self.attachments is None:
+            raise InvalidRequest("files cannot be kept by this desk")
+        return self.attachments.prepare(*key, files)
+
+    def _attach(
+        self,
+        ticket: Ticket,
+        at: datetime,
+        files: Sequence[Kept],
+        refused: Sequence[Refused],
+        actor: str,
+    ) -> list[Prepared]:
+        """Record the files of the message just recorded, sealed under the ticket's key."""
+        if not files and not refused:
+            return []
+        key = self.vault.key_like(ticket.requester_email, at) if self.vault and files else None
+        prepared = self._prepared(key, files)
+        ticket.attach_files(
+            files=[p.attachment for p in prepared], refused=refused, actor=actor, at=at
+        )
+        return prepared
+
+    def _save(self, ticket: Ticket, files: Sequence[Prepared] = ()) -> Outcome:
+        store = self.attachments
+        if files and store is not None and store.in_database:
+            # The files and the event that names them: one transaction.
+            datastore: Any = self.recorder.datastore  # type: ignore[attr-defined]
+            with datastore.transaction(commit=True) as session:
+                store.put(files, session.connection())
+                recordings = self.save(ticket)
+        else:
+            if files and store is not None:
+                store.put(files)  # files first: an event never names a file not kept
+            recordings = self.save(ticket)
         position = max(r.notification.id for r in recordings)
         return Outcome(ticket=ticket, position=position)

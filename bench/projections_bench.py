@@ -100,7 +100,7 @@ def fill_log(container: Container, events: int, seed: int = 7) -> int:
         at += timedelta(minutes=rng.uniform(1, 9))
         # Texts sealed under a key of the ticket's own, as the desk records them.
         vault = container.desk.vault
-        with sealing(vault.new_sealer(at) if vault is not None else None):
+        with sealing(vault.sealer(*vault.new_key(at)) if vault is not None else None):
             ticket = _submitted(rng, at, categories, container)
             _live(ticket, at, rng, container)
         recorded.extend(ticket.collect_events())

@@ -77,14 +77,16 @@ class Attachment:
     media_type: str
     size: int
     sha256: str
+    scriptable: bool = False
+    """A PDF that carries JavaScript or launches something: only ever a download."""
 
-    def as_dict(self) -> dict[str, object]:
-        """The file as an event records it."""
+    def as_record(self) -> dict[str, object]:
+        """The file as an event records it: all but its name, which is personal."""
         return {
-            "name": self.name,
             "media_type": self.media_type,
             "size": self.size,
             "sha256": self.sha256,
+            "scriptable": self.scriptable,
         }
 
 
@@ -94,10 +96,6 @@ class Refused:
 
     name: str
     reason: Refusal
-
-    def as_dict(self) -> dict[str, object]:
-        """The refusal as an event records it."""
-        return {"name": self.name, "reason": self.reason.value}
 
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f<>:\"|?*]")

@@ -10,11 +10,13 @@ Each event is a class declared here with the fields it records: the log holds it
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.attachment import Attachment, Refused
 from domain.categories import Category
 from domain.chain import HashChained
 from domain.deadlines import MAX_EXTENSION, Deadline, has_passed, running_deadlines
@@ -38,6 +40,8 @@ class Ticket(HashChained):
     """Why the ticket's data must be kept (a dispute, a legal case), while it must."""
     redactions: tuple[tuple[int, str], ...] = ()
     """The (version, field) of each text redacted."""
+    files: tuple[dict[str, Any], ...] = ()
+    """Every file kept with a message: its kind, size, hash and the message's version."""
 
     class Event(HashChained.Event):
         """Every ticket event names who acted, extends the hash chain and moves the status."""
@@ -594,6 +598,60 @@ class Ticket(HashChained):
     @event(NoteAdded)
     def _note_added(self, text: str, actor: str, timestamp: datetime) -> None:
         self.notes += 1
+
+    # ---- files sent with a message (P2.2, P2.3) -------------------------------------------------
+
+    class FilesAttached(Event):
+        """Files came with the message recorded at `message_version`: each kept one's kind,
+        size and the SHA-256 of the bytes kept apart from the record, and why each other one
+        was refused. Their names are the sender's words, so they are one personal text, a
+        line each, the kept files' first."""
+
+        message_version: int
+        files: list[dict[str, Any]]
+        refused: list[str]
+        names: str
+
+        personal = ("names",)
+
+    def attach_files(
+        self,
+        *,
+        files: Sequence[Attachment],
+        refused: Sequence[Refused] = (),
+        actor: str,
+        at: datetime,
+    ) -> None:
+        """Record the files that came with the message just recorded (the ticket's newest
+        event): a request, a follow-up or a response."""
+        self._require_not_erased("attach files to")
+        if not files and not refused:
+            raise InvalidRequest("no file to attach")
+        self._files_attached(
+            message_version=self.version,
+            files=[f.as_record() for f in files],
+            refused=[r.reason.value for r in refused],
+            names="\n".join([f.name for f in files] + [r.name for r in refused]),
+            actor=actor,
+            timestamp=at,
+        )
+
+    @event(FilesAttached)
+    def _files_attached(
+        self,
+        message_version: int,
+        files: list[dict[str, Any]],
+        refused: list[str],
+        names: str,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        kept = ({**f, "message_version": message_version} for f in files)
+        self.files = (*self.files, *kept)
+
+    def file(self, sha256: str) -> dict[str, Any] | None:
+        """The file kept with this hash, if the ticket has one."""
+        return next((f for f in self.files if f["sha256"] == sha256), None)
 
     class DeadlineAtRisk(Event):
         """A deadline of an owned ticket is about to pass: its owner is warned, once (P5)."""

@@ -14,11 +14,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from application.audit.chain import Verification
+from application.audit.files import check_files
 from application.audit.records import EventLog
 from application.bootstrap import Container
 from application.privacy.erasure import Eraser
 from application.privacy.export import RequesterCopy, requester_copy
-from application.privacy.keys import Vault
+from application.privacy.keys import Vault, subject_of_sealed
 from application.privacy.rekeying import BATCH, Rekeyer
 from projections.runner import build_runners
 from projections.search import FTS_TABLE, tickets_of_requester
@@ -80,6 +81,20 @@ def rekeyer(container: Container, batch: int = BATCH) -> Rekeyer:
     vault = Vault(container.keys)
     log = EventLog(container.desk)
     return Rekeyer(log, vault, container.audit.key, container.desk.clock, batch=batch)
+
+
+def checked_files(
+    container: Container, result: Verification
+) -> tuple[Verification, dict[str, object]]:
+    """A verification with every kept file compared with the hash its event names."""
+    store = container.desk.attachments
+    if store is None:
+        return result, {}
+    log = EventLog(container.desk)
+    check = check_files(log, store, subject_of_sealed, container.keys.key)
+    if check.problems:
+        result = replace(result, problems=[*result.problems, *check.problems])
+    return result, {"files_checked": check.checked, "files_forgotten": check.forgotten}
 
 
 def checked_formers(

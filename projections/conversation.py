@@ -63,6 +63,7 @@ KINDS = (
     "hold_placed",
     "hold_lifted",
     "field_redacted",
+    "files_attached",
 )
 """An item's kind: one per ticket event, named after it."""
 
@@ -241,7 +242,23 @@ def _content(e: Ticket.Event, zone: tzinfo) -> tuple[str, str | None, dict[str, 
             return "hold_lifted", e.reason, {}
         case Ticket.FieldRedacted():
             return "field_redacted", e.reason, {"of_version": e.version, "field": e.field}
+        case Ticket.FilesAttached():
+            return "files_attached", None, _files(e)
     raise TypeError(f"{type(e).__qualname__} is not a ticket event of the conversation")
+
+
+def _files(e: Ticket.FilesAttached) -> dict[str, Any]:
+    """The files of a message: each kept one with its name, kind, size and hash (the name of
+    its download); each refused one with its name and why."""
+    names = str(e.names).split("\n")
+    if len(names) != len(e.files) + len(e.refused):  # erased or redacted: one mark for all
+        names = [str(e.names)] * (len(e.files) + len(e.refused))
+    kept = [{"name": name, **file} for name, file in zip(names, e.files, strict=False)]
+    refused = [
+        {"name": name, "reason": reason}
+        for name, reason in zip(names[len(e.files) :], e.refused, strict=False)
+    ]
+    return {"of_version": e.message_version, "files": kept, "refused": refused}
 
 
 PERSONAL_ITEMS: dict[str, tuple[str, ...]] = {
@@ -250,6 +267,7 @@ PERSONAL_ITEMS: dict[str, tuple[str, ...]] = {
     "responded": ("text",),
     "resolved": ("text",),
     "note_added": ("text",),
+    "files_attached": (),  # the files' names (erase_items)
 }
 """The item fields that hold the requester's personal data, by kind (the events' `personal`)."""
 
@@ -265,6 +283,8 @@ def erase_items(connection: Connection, ticket_id: UUID) -> None:
     for version, kind, document in rows:
         item = json.loads(document)
         item.update({k: ERASED for k in PERSONAL_ITEMS[kind] if item.get(k) is not None})
+        for file in (*item.get("files", ()), *item.get("refused", ())):
+            file["name"] = ERASED
         connection.execute(
             table.update()
             .where(table.c.ticket_id == ticket_id, table.c.version == version)

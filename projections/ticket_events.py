@@ -40,6 +40,7 @@ EVERY_TICKET_EVENT = topics_of(
     Ticket.HoldPlaced,
     Ticket.HoldLifted,
     Ticket.FieldRedacted,
+    Ticket.FilesAttached,
 )
 
 

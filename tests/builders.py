@@ -27,6 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 from werkzeug.test import TestResponse
 
+from application.attachments.inspection import Kept
 from application.audit.seals import AuditKey
 from application.bootstrap import Container
 from application.desk import Outcome
@@ -143,8 +144,9 @@ def recorded(container: Container) -> int:
 BASIC_KINDS = 10
 """The kinds of `act` drawn unless a history asks for more: the seeds of older tests keep
 giving the histories they were written for."""
-EVERY_KIND = 21
-"""Every kind of `act`: ownership, internal notes, owner warnings and canned responses too."""
+EVERY_KIND = 22
+"""Every kind of `act`: ownership, internal notes, owner warnings, canned responses, holds,
+redactions, erasures and files too."""
 
 
 def act_at_random(
@@ -228,6 +230,11 @@ def act(container: Container, reference: str, kind: int, agent: str) -> None:
         desk.redact(reference, version=1, field="description", reason="a password", actor=agent)
     elif kind == 20:  # the ticket's part of an erasure (the key stays: other tickets share it)
         desk.erase_requester_data(reference, reason="asked", basis="request", actor=agent)
+    elif kind == 21:  # a screenshot with a follow-up
+        screenshot = Kept("error.txt", "text/plain", f"error 500 on {reference}".encode())
+        desk.receive_follow_up(
+            reference, message="The error page", channel=Channel.WEB_FORM, files=[screenshot]
+        )
     else:
         desk.receive_follow_up(
             reference,

@@ -56,6 +56,7 @@ class ErasureReport:
     recorded: list[str] = field(default_factory=list)
     """Tickets whose erasure was recorded now (the others had it already)."""
     key_destroyed: bool = False
+    files_removed: int = 0
     rekeyed: list[str] = field(default_factory=list)
     """Tickets recorded before texts were sealed, whose texts were sealed first."""
     left_in_the_clear: dict[str, str] = field(default_factory=dict)
@@ -69,6 +70,7 @@ class ErasureReport:
             "references": self.references,
             "recorded": self.recorded,
             "key_destroyed": self.key_destroyed,
+            "files_removed": self.files_removed,
             "rekeyed": self.rekeyed,
             "left_in_the_clear": self.left_in_the_clear,
         }
@@ -128,6 +130,8 @@ class Eraser:
                 basis=basis,
             )
             report.key_destroyed = True
+        if self.desk.attachments is not None:  # unreadable already; now gone
+            report.files_removed = self.desk.attachments.forget(subjects)
         self.purge(references, email)
         log.info(
             "requester erased",

@@ -334,21 +334,30 @@ class Vault:
 
         return seal
 
+    def new_key(self, at: datetime) -> tuple[str, bytes]:
+        """A new ticket's subject and key."""
+        return self.keys.new_subject(at)
+
     def new_sealer(self, at: datetime) -> Sealer:
         """Seals the texts of a new ticket, under a key of its own."""
-        return self.sealer(*self.keys.new_subject(at))
+        return self.sealer(*self.new_key(at))
 
-    def sealer_like(self, value: object, at: datetime) -> Sealer | None:
-        """Seals texts under the key of the sealed text `value` (the requester's email as the
-        ticket holds it). None when that key is gone; a new key for a ticket recorded before
-        texts were sealed."""
+    def key_like(self, value: object, at: datetime) -> tuple[str, bytes] | None:
+        """The subject and key of the sealed text `value` (the requester's email as the ticket
+        holds it). None when that key is gone; a new key for a ticket recorded before texts
+        were sealed."""
         if isinstance(value, Personal):
             if value.erased:
                 return None
             subject = subject_of_sealed(value.sealed)
             key = self.keys.key(subject) if subject else None
-            return self.sealer(subject, key) if subject and key else None
-        return self.new_sealer(at)
+            return (subject, key) if subject and key else None
+        return self.new_key(at)
+
+    def sealer_like(self, value: object, at: datetime) -> Sealer | None:
+        """Seals texts under the key of the sealed text `value`: see `key_like`."""
+        found = self.key_like(value, at)
+        return None if found is None else self.sealer(*found)
 
     def open(self, sealed: str) -> Personal:
         """The text a sealed form holds, or `ERASED` when its key is gone."""

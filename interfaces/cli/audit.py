@@ -19,7 +19,7 @@ from application.bootstrap import Container, bootstrap
 from domain.errors import DomainError
 from domain.reference import InvalidReference
 from interfaces.cli.calendar import Instant
-from interfaces.privacy import checked_formers
+from interfaces.privacy import checked_files, checked_formers
 
 
 @contextmanager
@@ -69,7 +69,8 @@ def audit_verify(
         audit = container.audit
         kept = CheckpointFile(checkpoint_file) if checkpoint_file else None
         result, formers = checked_formers(container, audit.verify(reference, kept))
-    report = {**verification_dict(result, all_tickets=show_all), **formers}
+        result, files = checked_files(container, result)
+    report = {**verification_dict(result, all_tickets=show_all), **formers, **files}
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
     else:
@@ -83,6 +84,11 @@ def audit_verify(
             f"in {result.seconds:.3f} s ({result.events_per_second:,.0f} events/s): {verdict}"
         )
         click.echo(f"digest {result.digest} (sealed up to position {result.watermark})")
+        if files.get("files_checked") or files.get("files_forgotten"):
+            click.echo(
+                f"files: {files['files_checked']} checked against their events' hashes, "
+                f"{files['files_forgotten']} of erased requesters"
+            )
         if formers:
             click.echo(
                 f"re-keyed {formers['rekeyed_events']} events, read as first recorded; "

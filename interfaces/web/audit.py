@@ -15,7 +15,7 @@ from marshmallow import RAISE
 
 from application.audit.history import verification_dict
 from domain.reference import Reference
-from interfaces.privacy import checked_formers
+from interfaces.privacy import checked_files, checked_formers
 from interfaces.web.auth import current_actor, current_role, requires
 from interfaces.web.schemas.audit import (
     AccessLogQuery,
@@ -83,7 +83,9 @@ def verify(query: dict[str, Any]) -> dict[str, Any]:
     reference = query.get("reference")
     _record_access("verify", reference)
     result, formers = checked_formers(container(), container().audit.verify(reference))
-    return {**verification_dict(result, all_tickets=not query["only_broken"]), **formers}
+    result, files = checked_files(container(), result)
+    report = verification_dict(result, all_tickets=not query["only_broken"])
+    return {**report, **formers, **files}
 
 
 @audit.get("/events")

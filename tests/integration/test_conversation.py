@@ -68,8 +68,10 @@ THREAD = [
     (21, "hold_lifted", "internal", OWNER, "The dispute was settled"),
 ]
 ERASURE = "requester_data_erased"
-"""The one kind the thread leaves out, as it would make every text of it `[erased]`: the
-erasure's thread is tests/integration/test_privacy_erasure.py's."""
+"""A kind the thread leaves out, as it would make every text of it `[erased]`: the erasure's
+thread is tests/integration/test_privacy_erasure.py's."""
+FILES = "files_attached"
+"""The other kind it leaves out: the files' items are tests/integration/test_attachments.py's."""
 
 
 def every_kind(container: Container, clock: FakeClock) -> str:
@@ -209,7 +211,7 @@ def test_every_kind_of_item_in_order_with_who_and_whether_the_requester_saw_it(
     assert body["reference"] == thread and body["version"] == len(THREAD)
     got = [(i["version"], i["kind"], i["visibility"], i["actor"], i["text"]) for i in body["items"]]
     assert got == THREAD
-    assert {kind for _, kind, *_ in THREAD} | {ERASURE} == set(KINDS)
+    assert {kind for _, kind, *_ in THREAD} | {ERASURE, FILES} == set(KINDS)
     assert len(KINDS) == len(EVERY_TICKET_EVENT)  # one kind per ticket event
 
 

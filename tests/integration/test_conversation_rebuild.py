@@ -63,7 +63,7 @@ def test_kept_live_in_any_batches_equals_a_rebuild_and_the_log(
     seen: set[str] = set()
 
     @given(seed=st.integers(0, 2**32 - 1), parts=histories)
-    @example(seed=1, parts=[(40, 1), (30, 7)])  # event by event, then in batches
+    @example(seed=1, parts=[(120, 1), (120, 7)])  # event by event, then in batches
     @settings(
         max_examples=20,
         deadline=None,

@@ -16,6 +16,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 
+from application.attachments.inspection import Kept
 from application.bootstrap import Container
 from application.mail.notifications import EmailKind, OutgoingEmail, OwnerMail, emails_for
 from application.users import Role
@@ -103,6 +104,12 @@ def a_history_with_notes(container: Container, clock: FakeClock, erased: bool = 
         lambda: desk.redact(
             reference, version=1, field="description", reason="A password", actor=OWNER
         ),
+        lambda: desk.receive_follow_up(
+            reference,
+            message="The error page",
+            channel=Channel.WEB_FORM,
+            files=[Kept("error.txt", "text/plain", b"error 500 at sign-in")],
+        ),
     ]
     desk.add_note(reference, text=note(0), actor=OWNER)
     for n, step in enumerate(steps, start=1):
@@ -135,7 +142,7 @@ def test_no_email_of_any_kind_carries_an_internal_note(
     reference = a_history_with_notes(container, clock)
     events = history(container, reference)
     assert {type(e) for e in events} == EVERY_TICKET_EVENT
-    assert [e.text for e in events if isinstance(e, Ticket.NoteAdded)][-1] == note(16)
+    assert [e.text for e in events if isinstance(e, Ticket.NoteAdded)][-1] == note(17)
 
     owners = OwnerMail(container.users, container.calendar)
     render = MailRenderer(ADDRESSES, container.settings.timezone)

@@ -52,6 +52,7 @@ TOPICS = {
     Ticket.HoldPlaced: "domain.ticket:Ticket.HoldPlaced",
     Ticket.HoldLifted: "domain.ticket:Ticket.HoldLifted",
     Ticket.FieldRedacted: "domain.ticket:Ticket.FieldRedacted",
+    Ticket.FilesAttached: "domain.ticket:Ticket.FilesAttached",
 }
 ADDED_SINCE_RECORDED = {
     Ticket.Assigned,
@@ -62,6 +63,7 @@ ADDED_SINCE_RECORDED = {
     Ticket.HoldPlaced,
     Ticket.HoldLifted,
     Ticket.FieldRedacted,
+    Ticket.FilesAttached,
 }
 """Kinds of event that did not exist when `recorded_ticket_events.json` was written."""
 RECORDED: list[dict[str, Any]] = json.loads(

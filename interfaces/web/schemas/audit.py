@@ -121,6 +121,12 @@ class VerificationSchema(Schema):
         metadata={"description": "Rewritten events whose texts can no longer be opened"}
     )
     former_hashes_mismatched = fields.List(fields.String())
+    files_checked = fields.Integer(
+        metadata={"description": "Kept files compared with the hash their event names"}
+    )
+    files_forgotten = fields.Integer(
+        metadata={"description": "Files of erased requesters, which no one can open"}
+    )
 
 
 class EventsQuery(Schema):

@@ -38,6 +38,7 @@ class ErasureReportSchema(ma.Schema):
     references = ma.fields.List(ma.fields.String())
     recorded = ma.fields.List(ma.fields.String())
     key_destroyed = ma.fields.Boolean()
+    files_removed = ma.fields.Integer()
     rekeyed = ma.fields.List(ma.fields.String())
     left_in_the_clear = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
 
