@@ -4,17 +4,21 @@ by it, checked by `audit verify`, forgotten with their requester."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from flask import Flask
 
 from application.attachments.blobs import blobs_table
 from application.attachments.inspection import Kept, inspect_all
 from application.bootstrap import Container
 from application.privacy.keys import subject_of_sealed
+from application.users import Role
+from domain.attachment import Refusal
 from domain.categories import Category
 from domain.personal import ERASED, Personal
 from domain.request import Channel
@@ -23,6 +27,7 @@ from interfaces.privacy import eraser
 from projections.audit import SealKeeper
 from projections.conversation import conversation
 from tests.builders import caught_up
+from tests.integration.test_desk_pages import PASSWORD, signed_in
 from tests.integration.test_privacy_erasure import dump, forms
 from tests.unit.test_attachment_inspection import image, photo_with_location
 
@@ -199,3 +204,30 @@ def test_on_postgresql_the_files_are_written_with_their_event_or_not_at_all(
         submit_with_files(container)
     with container.engine.connect() as connection:
         assert connection.execute(sa.select(sa.func.count()).select_from(blobs_table)).scalar() == 0
+
+
+def test_the_api_and_the_console_list_a_message_s_files_and_those_refused(
+    container: Container, app: Flask, bearer: Callable[[Role], dict[str, str]]
+) -> None:
+    reference = submit_with_files(container)
+    caught_up(container)
+
+    answer = app.test_client().get(
+        f"/api/v1/tickets/{reference}/conversation", headers=bearer(Role.AGENT)
+    )
+
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    item = next(i for i in answer.get_json()["items"] if i["kind"] == "files_attached")
+    assert item["of_version"] == 1
+    assert [(f["name"], f["media_type"]) for f in item["files"]] == [
+        ("screen.jpg", "image/jpeg"),
+        ("شهادة الحضور.pdf", "application/pdf"),
+    ]
+    assert item["files"][1]["sha256"] == hashlib.sha256(CERTIFICATE).hexdigest()
+    assert item["refused"] == [{"name": "setup.png", "reason": "kind_not_kept"}]
+
+    container.users.add("sara", Role.AGENT)
+    container.signin.set_password("sara", PASSWORD)
+    page = signed_in(app, "sara").get(f"/desk/tickets/{reference}").get_data(as_text=True)
+    assert "شهادة الحضور.pdf" in page and "setup.png" in page
+    assert Refusal.KIND_NOT_KEPT.explained("ar") in page

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
 
+from domain.attachment import Refusal
 from domain.categories import Category
 from domain.wording import AR_MONTHS, zone_name
 from interfaces.web.messages import HTTP_STATUS_ARABIC
@@ -231,6 +232,9 @@ _WORDS: dict[str, tuple[str, str]] = {
     "kind_unassigned": ("لم تعد مسندة", "Unassigned"),
     "kind_note_added": ("ملاحظة داخلية", "Internal note"),
     "kind_deadline_at_risk": ("تنبيه: موعد معرّض للتأخر", "Warning: a deadline at risk"),
+    "kind_files_attached": ("ملفات مرفقة", "Files attached"),
+    "files_refused": ("لم تُحفظ", "Not kept"),
+    "kilobytes": ("ك.ب", "KB"),
     # statuses
     "status_new": ("جديدة", "New"),
     "status_acknowledged": ("تم الاستلام", "Acknowledged"),
@@ -257,6 +261,10 @@ class Wording:
         """The word of `key`, or the key itself when the console has none (a new status)."""
         found = _WORDS.get(key)
         return found[self._index] if found else key
+
+    def refusal(self, reason: str) -> str:
+        """Why a file was not kept, in the viewer's language."""
+        return Refusal(reason).explained("ar" if self._index == 0 else "en")
 
     def actor(self, name: str) -> str:
         """Who acted, as the viewer reads it: the requester and the desk's own processes in

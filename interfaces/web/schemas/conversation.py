@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from domain.attachment import Refusal
 from domain.escalation import EscalationReason
 from domain.request import Channel
 from interfaces.web.schemas.queries import after_field
@@ -31,6 +32,21 @@ def _of(*kinds: str, description: str = "") -> dict[str, str]:
     """A field's documentation, naming the kinds of item that carry it."""
     said = f"{description} " if description else ""
     return {"description": f"{said}({', '.join(kinds)})"}
+
+
+class AttachedFileSchema(ma.Schema):
+    name = ma.fields.String(
+        metadata={"description": "As the sender named it (`[erased]` once erased)"}
+    )
+    media_type = ma.fields.String(metadata={"description": "Read from the file's bytes"})
+    size = ma.fields.Integer(metadata={"description": "Bytes, as kept"})
+    sha256 = ma.fields.String(metadata={"description": "SHA-256 of the bytes kept"})
+    scriptable = ma.fields.Boolean(metadata={"description": "A PDF that carries JavaScript"})
+
+
+class RefusedFileSchema(ma.Schema):
+    name = ma.fields.String()
+    reason = ma.fields.String(validate=ma.validate.OneOf([r.value for r in Refusal]))
 
 
 class ConversationItemSchema(ma.Schema):
@@ -115,9 +131,21 @@ class ConversationItemSchema(ma.Schema):
         metadata=_of("requester_data_erased", description="The erasure's legal ground")
     )
     of_version = ma.fields.Integer(
-        metadata=_of("field_redacted", description="The version of the item redacted")
+        metadata=_of(
+            "field_redacted",
+            "files_attached",
+            description="The version of the item redacted, or of the message the files came with",
+        )
     )
     field = ma.fields.String(metadata=_of("field_redacted", description="The field redacted"))
+    files = ma.fields.List(
+        ma.fields.Nested(AttachedFileSchema),
+        metadata=_of("files_attached", description="The files kept with the message"),
+    )
+    refused = ma.fields.List(
+        ma.fields.Nested(RefusedFileSchema),
+        metadata=_of("files_attached", description="The files not kept, and why"),
+    )
 
 
 class ConversationSchema(ma.Schema):
