@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol, cast
@@ -52,6 +54,49 @@ class Vault(Protocol):
 
 
 Clock = Callable[[], datetime]
+
+
+class _TicketKey:
+    """The key one attempt of a command seals a ticket's texts and files under: looked up
+    once, when first needed. A ticket recorded before texts were sealed has none yet, and is
+    given one here; its texts and files of the same save must share it, or the files would be
+    kept under a key no event names."""
+
+    def __init__(self, vault: Vault, ticket: Ticket, at: datetime) -> None:
+        self.vault, self.ticket, self.at = vault, ticket, at
+        self.found: list[tuple[str, bytes] | None] = []
+
+    def get(self) -> tuple[str, bytes] | None:
+        if not self.found:
+            self.found.append(self.vault.key_like(self.ticket.requester_email, self.at))
+        return self.found[0]
+
+    def sealer(self) -> Sealer:
+        made: list[Sealer] = []
+
+        def seal(text: str) -> str:
+            if not made:
+                key = self.get()
+                if key is None:
+                    raise TransitionRefused("the requester's personal data was erased")
+                made.append(self.vault.sealer(*key))
+            return made[0](text)
+
+        return seal
+
+
+_attempt_key: ContextVar[_TicketKey | None] = ContextVar("attempt_key", default=None)
+
+
+@contextmanager
+def _keyed(key: _TicketKey | None) -> Iterator[None]:
+    token = _attempt_key.set(key)
+    try:
+        with sealing(key.sealer() if key is not None else None):
+            yield
+    finally:
+        _attempt_key.reset(token)
+
 
 _CONFLICT_RETRIES = 50
 
@@ -564,7 +609,7 @@ class SupportDesk(Application[UUID]):
             at = self.clock()
             if files is not None:
                 files.clear()  # the command fills it anew on each attempt
-            with sealing(self._sealer(ticket, at)):
+            with _keyed(_TicketKey(self.vault, ticket, at) if self.vault else None):
                 command(ticket, at)
             try:
                 return self._save(ticket, files or ())
@@ -575,23 +620,6 @@ class SupportDesk(Application[UUID]):
             except OperationalError as error:
                 _wait_if_only_locked(error)
         raise RecordConflictError(f"ticket {reference} is too busy; try again")
-
-    def _sealer(self, ticket: Ticket, at: datetime) -> Sealer | None:
-        """Seals the texts of the ticket's requester, finding their key only when a text is
-        to be sealed."""
-        vault = self.vault
-        if vault is None:
-            return None
-        found: list[Sealer | None] = []
-
-        def seal(text: str) -> str:
-            if not found:
-                found.append(vault.sealer_like(ticket.requester_email, at))
-            if found[0] is None:
-                raise TransitionRefused("the requester's personal data was erased")
-            return found[0](text)
-
-        return seal
 
     def _prepared(self, key: tuple[str, bytes] | None, files: Sequence[Kept]) -> list[Prepared]:
         if not files:
@@ -611,7 +639,8 @@ class SupportDesk(Application[UUID]):
         """Record the files of the message just recorded, sealed under the ticket's key."""
         if not files and not refused:
             return []
-        key = self.vault.key_like(ticket.requester_email, at) if self.vault and files else None
+        attempt = _attempt_key.get()
+        key = attempt.get() if attempt is not None and files else None
         prepared = self._prepared(key, files)
         ticket.attach_files(
             files=[p.attachment for p in prepared], refused=refused, actor=actor, at=at

@@ -189,6 +189,39 @@ def test_a_file_changed_where_it_is_kept_is_named_by_audit_verify(
     assert "is missing or was changed where files are kept" in result.output
 
 
+def test_files_sent_to_a_ticket_recorded_before_sealing_share_its_texts_key(
+    container: Container, cli_env: dict[str, str]
+) -> None:
+    desk = container.desk
+    vault, desk.vault = desk.vault, None  # a release that kept texts as written
+    reference = desk.submit(
+        channel=Channel.WEB_FORM,
+        requester_email="huda@example.org",
+        category=Category.ATTENDANCE_CERTIFICATE,
+        course="Fractions 101",
+        subject="My certificate has the wrong name",
+        description="Here it is.",
+    ).reference
+    desk.vault = vault
+    kept, _ = files(("certificate.pdf", CERTIFICATE))
+    desk.receive_follow_up(
+        reference, message="The certificate, attached.", channel=Channel.WEB_FORM, files=kept
+    )
+
+    follow_up, attached = container.audit.history(reference)[-2:]
+    texts = [follow_up.state["message"], attached.state["names"]]
+    assert all(isinstance(text, Personal) for text in texts)
+    subjects = {subject_of_sealed(text.sealed) for text in texts}
+    assert len(subjects) == 1 and None not in subjects
+    SealKeeper(desk, container.audit_key).catch_up()
+    result = verify(container, cli_env)
+    assert result.exit_code == 0, result.output
+    assert "1 checked against their events' hashes" in result.output
+
+    report = eraser(container).erase(reference, reason="asked", basis="request", actor="dpo")
+    assert report.files_removed == 1
+
+
 @pytest.mark.postgres
 def test_on_postgresql_the_files_are_written_with_their_event_or_not_at_all(
     postgres_container: Container, monkeypatch: pytest.MonkeyPatch
