@@ -1,6 +1,6 @@
-"""An inbound email as the rules read it: sender, recipients, subject, text, whether a robot
-sent it, and what the receiving servers said of its sender (P1.1). Refuses what cannot be read
-as an email, is too large, or does not name one plain sender.
+"""An inbound email as the rules read it: sender, recipients, subject, text, the files it
+carries, whether a robot sent it, and what the receiving servers said of its sender (P1.1).
+Refuses what cannot be read as an email, is too large, or does not name one plain sender.
 
 Controls and bidi overrides are removed from the subject, the text and the sender's name, as
 the web form refuses them (`domain.text`).
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser, BytesParser
@@ -24,8 +24,10 @@ from application.mail.statements import unquoted
 from domain.reference import Reference
 from domain.text import printable
 
-MAX_MESSAGE_BYTES = 10 * 1024 * 1024
-"""Larger messages (big attachments) are refused at the door; attachments are never kept."""
+MAX_MESSAGE_BYTES = 36 * 1024 * 1024
+"""Larger messages are refused at the door. The files a message may bring (25 MB in all,
+`domain.attachment`) take about 34 MB in base64 (4/3, and a line break every 76 characters),
+and decoding only shrinks: no part of a message within this size decodes to more."""
 
 MAX_TEXT_CHARS = 20_000
 """A longer text body is cut: the ticket records a request, not an archive."""
@@ -73,6 +75,9 @@ class InboundEmail:
     replies_to: tuple[str, ...] = ()
     """The well-formed msg-ids the message answers: In-Reply-To, then References from the
     newest back."""
+    files: tuple[tuple[str | None, bytes], ...] = field(default=(), repr=False)
+    """The files it carries, as named by the sender and as sent: nothing is trusted of them
+    yet (`application.attachments.inspection` tells what they are and what is kept)."""
 
     @property
     def quoted_reference(self) -> Reference | None:
@@ -164,6 +169,7 @@ def parse_email(raw: bytes, envelope_recipients: Sequence[str] = ()) -> InboundE
     if _depth(message) > MAX_DEPTH:
         raise MessageRefused(f"the message's parts nest deeper than {MAX_DEPTH}")
     recipients = envelope_recipients or header_recipients
+    body = _body(message)
     return InboundEmail(
         # A missing or malformed id is replaced by one of ours, derived from the bytes, so a
         # redelivery is still recognised; it names no host and is never used for threading.
@@ -173,10 +179,11 @@ def parse_email(raw: bytes, envelope_recipients: Sequence[str] = ()) -> InboundE
         sender_domain=sender.domain,
         recipients=frozenset(a.strip().lower() for a in recipients if a.strip()),
         subject=subject[:300],
-        text=_text(message),
+        text=_text(body),
         automatic=is_automatic(message, sender.address, subject),
         authentication_results=tuple(_raw_fields(message, "Authentication-Results")),
         replies_to=_replies_to(message),
+        files=_files(message, body),
     )
 
 
@@ -221,14 +228,19 @@ def _raw_fields(message: Message, name: str) -> list[str]:
     ]
 
 
-def _text(message: EmailMessage) -> str:
-    """The message's text: its plain part, else its HTML part as text; never raises."""
+def _body(message: EmailMessage) -> Message | None:
+    """The part that holds the message's text: its plain part, else its HTML part."""
     try:
         part = message.get_body(preferencelist=("plain", "html"))
     except Exception:  # noqa: BLE001 - a broken MIME tree still may have a readable payload
         part = None
-    if part is None:
-        part = message if message.get_content_maintype() == "text" else None
+    if part is None and message.get_content_maintype() == "text":
+        part = message
+    return part
+
+
+def _text(part: Message | None) -> str:
+    """The text of the body part, HTML read as text; never raises."""
     if part is None:
         return ""
     text = _decoded(part)
@@ -238,6 +250,74 @@ def _text(message: EmailMessage) -> str:
     if len(text) > MAX_TEXT_CHARS:
         text = text[:MAX_TEXT_CHARS] + "\n[…]"
     return text
+
+
+# What signs or wraps a message is not a file its sender attached.
+_NOT_FILES = frozenset(
+    {
+        "application/pkcs7-signature",
+        "application/x-pkcs7-signature",
+        "application/pgp-signature",
+        "application/pgp-encrypted",
+    }
+)
+_AS_SENT = policy.default.clone(refold_source="none")
+
+
+def _files(message: Message, body: Message | None) -> tuple[tuple[str | None, bytes], ...]:
+    """The files the message carries, in order: parts attached, parts shown inline that have a
+    name, and parts that are not text (an image a multipart/related body shows by its cid).
+    Their declared types are not believed: only what they are not (a text part, a signature)."""
+    found: list[tuple[str | None, bytes]] = []
+    for part in _leaves(message):
+        if part is body or part.get_content_type() in _NOT_FILES:
+            continue
+        name = _file_name(part)
+        if name is None and part.get_content_disposition() != "attachment":
+            if part.get_content_maintype() in ("text", "multipart"):
+                continue  # a text shown in the message, or a multipart too broken to open
+        data = _data(part)
+        if data:
+            found.append((name, data))
+    return tuple(found)
+
+
+def _leaves(part: Message, top: bool = True) -> Iterator[Message]:
+    """The parts that hold content, in order; a message attached to this one is one part, as
+    it was forwarded (within MAX_DEPTH, checked before)."""
+    attached = not top and part.get_content_maintype() == "message"
+    children = part.get_payload()
+    if not part.is_multipart() or attached or not isinstance(children, list):
+        yield part
+        return
+    for child in children:
+        if isinstance(child, Message):
+            yield from _leaves(child, top=False)
+
+
+def _data(part: Message) -> bytes | None:
+    """The part's bytes, decoded from base64 or quoted-printable; an attached message as sent."""
+    if not part.is_multipart():
+        data = part.get_payload(decode=True)
+        return data if isinstance(data, bytes) else None
+    inner = part.get_payload(0)
+    try:
+        return inner.as_bytes(policy=_AS_SENT) if isinstance(inner, Message) else None
+    except Exception:  # noqa: BLE001 - a message that cannot be written again is no file
+        return None
+
+
+def _file_name(part: Message) -> str | None:
+    """The name the sender gave the file, decoded (RFC 2231, encoded words), else None."""
+    try:
+        name = part.get_filename()
+    except Exception:  # noqa: BLE001 - a malformed parameter is no reason to lose the file
+        return None
+    if not name:
+        return None
+    # Raw 8-bit names come as surrogates: they are UTF-8 (RFC 6532).
+    name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return printable(name, multiline=False).strip() or None
 
 
 def _decoded(part: Message) -> str:

@@ -32,7 +32,8 @@ from domain.errors import InvalidRequest
 from interfaces.cli.mail import ingest
 from interfaces.mail.listener import mail_listener
 from interfaces.web import create_app
-from tests.builders import LEARNER, SUPPORT, submit, without_limits
+from projections.conversation import conversation
+from tests.builders import LEARNER, SUPPORT, caught_up, submit, without_limits
 from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.slow
@@ -64,7 +65,15 @@ def corpus() -> list[Sample]:
         ]
 
 
+def files_expected() -> dict[str, tuple[str, str]]:
+    """By message: its files kept (`name: kind | …`) and refused (`name: reason | …`). Neither
+    `:` nor `|` is ever in a file's name as shown (`domain.attachment.safe_name`)."""
+    with (CORPUS / "files.csv").open(newline="", encoding="utf-8") as file:
+        return {row["file"]: (row["kept"], row["refused"]) for row in csv.DictReader(file)}
+
+
 SAMPLES = corpus()
+FILES = files_expected()
 ACTIONS = {"ignored": "ignored", "request": "created"}
 
 
@@ -79,6 +88,7 @@ def test_every_message_of_the_corpus_has_an_expected_outcome() -> None:
     outcomes = Counter(s.outcome for s in SAMPLES)
     assert set(outcomes) == {"ignored", "request", "refused"}
     assert outcomes["request"] >= 30 and outcomes["ignored"] >= 300
+    assert set(FILES) <= {s.name for s in SAMPLES if s.outcome == "request"}
 
 
 # ---- the doors ----------------------------------------------------------------------------------
@@ -178,7 +188,12 @@ def test_each_message_as_it_arrived_does_what_is_expected(
         # Delivered again (the mail server retried): the same ticket, nothing new.
         status, action, reference = door(sample.raw, envelope_sender(sample.raw))
         assert (action, reference) == ("duplicate", created[sample.name]), sample.name
-        assert events(container, created[sample.name]) == ["Submitted"], sample.name
+        recorded = events(container, created[sample.name])
+        assert recorded == with_files(sample, ["Submitted"]), sample.name
+
+    caught_up(container)
+    for name, expected in FILES.items():
+        assert files_of(container, created[name]) == expected, name
 
 
 # ---- as an answer to the desk's receipt ---------------------------------------------------------
@@ -205,7 +220,9 @@ def test_each_message_answering_a_receipt_lands_on_its_ticket_or_nowhere(
             continue
         after = events(container, reference)
         if after != (
-            ["Submitted", "FollowUpReceived"] if sample.outcome == "request" else ["Submitted"]
+            with_files(sample, ["Submitted", "FollowUpReceived"])
+            if sample.outcome == "request"
+            else ["Submitted"]
         ):
             wrong.append(f"{sample.name}: the ticket recorded {after}")
     assert wrong == []
@@ -236,6 +253,20 @@ def from_field(raw: bytes) -> str:
     head = raw.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
     field = re.search(rb"^From:(.*(?:\r?\n[ \t].*)*)", head, re.IGNORECASE | re.MULTILINE)
     return re.sub(r"\r?\n", "", field[1].decode("utf-8", "replace")).strip() if field else ""
+
+
+def with_files(sample: Sample, recorded: list[str]) -> list[str]:
+    """The events a person's message records: its files follow it when it brings any."""
+    return [*recorded, "FilesAttached"] if sample.name in FILES else recorded
+
+
+def files_of(container: Container, reference: str) -> tuple[str, str]:
+    """The ticket's files as the conversation lists them, written as `files.csv` writes them."""
+    items = conversation(container.engine, reference).items
+    (item,) = (i for i in items if i["kind"] == "files_attached")
+    kept = " | ".join(f"{f['name']}: {f['media_type']}" for f in item["files"])
+    refused = " | ".join(f"{r['name']}: {r['reason']}" for r in item["refused"])
+    return kept, refused
 
 
 def events(container: Container, reference: str) -> list[str]:

@@ -22,6 +22,7 @@ from flask.testing import FlaskClient
 from markupsafe import escape
 
 from application.bootstrap import Container
+from application.mail.message import MAX_MESSAGE_BYTES
 from application.users import Role
 from interfaces.web import create_app
 from tests.builders import caught_up, send_mail, without_limits
@@ -204,7 +205,7 @@ def test_oversized_requests_are_refused_with_413(client: FlaskClient, container:
     intake = container.users.add("mta", Role.INTAKE)
     mail = client.post(
         "/api/v1/inbound/email",
-        data=b"Subject: big\r\n\r\n" + b"x" * (11 * 1024 * 1024),
+        data=b"Subject: big\r\n\r\n" + b"x" * MAX_MESSAGE_BYTES,
         headers={"Authorization": f"Bearer {intake}", "Content-Type": "message/rfc822"},
     )
     assert mail.status_code == 413 and mail.mimetype == "application/problem+json"
