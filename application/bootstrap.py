@@ -25,6 +25,7 @@ from application.audit.checkpoints import CheckpointFile
 from application.audit.history import Audit
 from application.audit.seals import AuditKey, load_audit_key
 from application.desk import Clock, SupportDesk, utc_now
+from application.downloads import Downloads
 from application.mail.intake import MailIntake
 from application.mail.notifications import Addresses
 from application.mail.outbox import begin_on_an_empty_log
@@ -34,6 +35,7 @@ from application.settings import Settings, parse_weekly_hours
 from application.signin import SignIn
 from application.storage.event_log import EventLogFactory
 from application.storage.idempotency import IdempotencyStore
+from application.storage.secrets import persisted_secret
 from application.users import UserDirectory
 from application.workspace import Workspace
 from domain.calendar import BusinessCalendar
@@ -65,6 +67,8 @@ class Container:
     """Ownership, internal notes and canned responses, by role (application/workspace.py)."""
     signin: SignIn
     """Passwords, second factors and sessions of the desk console."""
+    downloads: Downloads
+    """The tickets' files as they may be read back: by role, or by a signed link."""
 
     def announce(self, role: str) -> None:
         """Give this long-running process's signs of life, saying what it does, where several
@@ -155,6 +159,12 @@ def attachment_store(settings: Settings, engine: Engine) -> AttachmentStore:
     return AttachmentStore(TableBlobs(engine))
 
 
+def site_secret(settings: Settings) -> str:
+    """The key that signs what the desk hands out (forms' tokens, file links): the configured
+    one, or one made once and kept under the data folder."""
+    return settings.secret_key or persisted_secret(Path(settings.data_dir) / "secret_key")
+
+
 def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Container:
     """Build everything from settings (by default, from the environment)."""
     settings = settings or Settings.from_env()
@@ -211,5 +221,12 @@ def bootstrap(settings: Settings | None = None, clock: Clock = utc_now) -> Conta
             clock,
             idle=timedelta(minutes=settings.session_idle_minutes),
             require_2fa=settings.require_2fa,
+        ),
+        downloads=Downloads(
+            desk,
+            keys.key,
+            site_secret(settings),
+            clock,
+            lifetime=timedelta(days=settings.file_link_days),
         ),
     )

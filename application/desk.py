@@ -17,7 +17,7 @@ from eventsourcing.persistence import OperationalError, RecordConflictError, Tra
 
 from application.attachments.inspection import Kept
 from application.attachments.store import AttachmentStore, Prepared
-from domain.attachment import Refused
+from domain.attachment import Attachment, Refused
 from domain.categories import Category
 from domain.deadlines import Deadline
 from domain.errors import (
@@ -56,46 +56,53 @@ class Vault(Protocol):
 Clock = Callable[[], datetime]
 
 
-class _TicketKey:
-    """The key one attempt of a command seals a ticket's texts and files under: looked up
-    once, when first needed. A ticket recorded before texts were sealed has none yet, and is
-    given one here; its texts and files of the same save must share it, or the files would be
-    kept under a key no event names."""
+class _Attempt:
+    """One attempt of a command on a ticket: the key its texts and files are sealed under,
+    looked up once, when first needed, and the files it attached. A ticket recorded before
+    texts were sealed has no key yet and is given one here; the texts and files of one save
+    share it, or the files would be kept under a key no event names."""
 
-    def __init__(self, vault: Vault, ticket: Ticket, at: datetime) -> None:
+    def __init__(self, vault: Vault | None, ticket: Ticket, at: datetime) -> None:
         self.vault, self.ticket, self.at = vault, ticket, at
         self.found: list[tuple[str, bytes] | None] = []
+        self.files: list[Prepared] = []
+        self.refused: list[Refused] = []
 
-    def get(self) -> tuple[str, bytes] | None:
+    def key(self) -> tuple[str, bytes] | None:
+        if self.vault is None:
+            return None
         if not self.found:
             self.found.append(self.vault.key_like(self.ticket.requester_email, self.at))
         return self.found[0]
 
-    def sealer(self) -> Sealer:
+    def sealer(self) -> Sealer | None:
+        vault = self.vault
+        if vault is None:
+            return None
         made: list[Sealer] = []
 
         def seal(text: str) -> str:
             if not made:
-                key = self.get()
+                key = self.key()
                 if key is None:
                     raise TransitionRefused("the requester's personal data was erased")
-                made.append(self.vault.sealer(*key))
+                made.append(vault.sealer(*key))
             return made[0](text)
 
         return seal
 
 
-_attempt_key: ContextVar[_TicketKey | None] = ContextVar("attempt_key", default=None)
+_attempt: ContextVar[_Attempt | None] = ContextVar("attempt", default=None)
 
 
 @contextmanager
-def _keyed(key: _TicketKey | None) -> Iterator[None]:
-    token = _attempt_key.set(key)
+def _attempting(attempt: _Attempt) -> Iterator[None]:
+    token = _attempt.set(attempt)
     try:
-        with sealing(key.sealer() if key is not None else None):
+        with sealing(attempt.sealer()):
             yield
     finally:
-        _attempt_key.reset(token)
+        _attempt.reset(token)
 
 
 _CONFLICT_RETRIES = 50
@@ -132,6 +139,10 @@ class Outcome:
 
     ticket: Ticket
     position: int
+    files: tuple[Attachment, ...] = ()
+    """The files the command recorded, as kept."""
+    refused: tuple[Refused, ...] = ()
+    """The files sent with it that were not kept, and why."""
 
     @property
     def reference(self) -> str:
@@ -216,7 +227,7 @@ class SupportDesk(Application[UUID]):
                     attached = [p.attachment for p in prepared]
                     ticket.attach_files(files=attached, refused=refused, actor=REQUESTER, at=at)
             try:
-                return self._save(ticket, prepared)
+                return self._save(ticket, prepared, refused)
             except RecordConflictError:
                 if reference is not None:
                     raise AlreadyRecorded(str(reference)) from None
@@ -252,7 +263,7 @@ class SupportDesk(Application[UUID]):
                 subject=subject,
                 verified=verified,
             )
-            kept.extend(self._attach(ticket, at, files, refused, REQUESTER))
+            self._attach(ticket, files, refused, REQUESTER)
             overdue = ticket.overdue_deadlines(at)
             reason = EscalationReason.REQUESTER_FOLLOW_UP_AFTER_DEADLINE
             if verified and overdue and not ticket.has_escalated(reason, overdue[0][1]):
@@ -260,8 +271,7 @@ class SupportDesk(Application[UUID]):
                 # missed deadline (P6), in the same save as the follow-up itself.
                 ticket.escalate(reason=reason, actor=REQUESTER, at=at, deadline=overdue[0][1])
 
-        kept: list[Prepared] = []
-        return self._act(reference, None, follow_up, kept)
+        return self._act(reference, None, follow_up)
 
     def supply_details(
         self, reference: str, *, category: Category | None, course: str | None
@@ -294,13 +304,12 @@ class SupportDesk(Application[UUID]):
         files: Sequence[Kept] = (),
     ) -> Outcome:
         """Reply to the requester (P3.4, P5.1), with files (a corrected certificate)."""
-        kept: list[Prepared] = []
 
         def respond(ticket: Ticket, at: datetime) -> None:
             ticket.respond(message=message, actor=actor, at=at, template=template)
-            kept.extend(self._attach(ticket, at, files, (), actor))
+            self._attach(ticket, files, (), actor)
 
-        return self._act(reference, expected_version, respond, kept)
+        return self._act(reference, expected_version, respond)
 
     def answer(
         self,
@@ -598,7 +607,6 @@ class SupportDesk(Application[UUID]):
         reference: str,
         expected_version: int | None,
         command: Callable[[Ticket, datetime], Any],
-        files: list[Prepared] | None = None,
     ) -> Outcome:
         # Optimistic concurrency: a write that lost a race is re-validated on the newer
         # state and retried, unless the caller pinned the version it acted on.
@@ -607,12 +615,11 @@ class SupportDesk(Application[UUID]):
             if expected_version is not None and ticket.version != expected_version:
                 raise StaleVersion(expected_version, ticket.version)
             at = self.clock()
-            if files is not None:
-                files.clear()  # the command fills it anew on each attempt
-            with _keyed(_TicketKey(self.vault, ticket, at) if self.vault else None):
+            attempt = _Attempt(self.vault, ticket, at)
+            with _attempting(attempt):
                 command(ticket, at)
             try:
-                return self._save(ticket, files or ())
+                return self._save(ticket, attempt.files, attempt.refused)
             except RecordConflictError:
                 if expected_version is not None:
                     raise StaleVersion(expected_version, self.ticket(reference).version) from None
@@ -629,25 +636,25 @@ class SupportDesk(Application[UUID]):
         return self.attachments.prepare(*key, files)
 
     def _attach(
-        self,
-        ticket: Ticket,
-        at: datetime,
-        files: Sequence[Kept],
-        refused: Sequence[Refused],
-        actor: str,
-    ) -> list[Prepared]:
-        """Record the files of the message just recorded, sealed under the ticket's key."""
+        self, ticket: Ticket, files: Sequence[Kept], refused: Sequence[Refused], actor: str
+    ) -> None:
+        """Record the files of the message just recorded, sealed under the ticket's key (the
+        texts' of this attempt)."""
         if not files and not refused:
-            return []
-        attempt = _attempt_key.get()
-        key = attempt.get() if attempt is not None and files else None
-        prepared = self._prepared(key, files)
+            return
+        attempt = _attempt.get()
+        if attempt is None:
+            raise RuntimeError("files are attached inside a command only")
+        prepared = self._prepared(attempt.key() if files else None, files)
         ticket.attach_files(
-            files=[p.attachment for p in prepared], refused=refused, actor=actor, at=at
+            files=[p.attachment for p in prepared], refused=refused, actor=actor, at=attempt.at
         )
-        return prepared
+        attempt.files.extend(prepared)
+        attempt.refused.extend(refused)
 
-    def _save(self, ticket: Ticket, files: Sequence[Prepared] = ()) -> Outcome:
+    def _save(
+        self, ticket: Ticket, files: Sequence[Prepared] = (), refused: Sequence[Refused] = ()
+    ) -> Outcome:
         store = self.attachments
         if files and store is not None and store.in_database:
             # The files and the event that names them: one transaction.
@@ -660,4 +667,5 @@ class SupportDesk(Application[UUID]):
                 store.put(files)  # files first: an event never names a file not kept
             recordings = self.save(ticket)
         position = max(r.notification.id for r in recordings)
-        return Outcome(ticket=ticket, position=position)
+        attached = tuple(p.attachment for p in files)
+        return Outcome(ticket=ticket, position=position, files=attached, refused=tuple(refused))

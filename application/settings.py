@@ -133,6 +133,10 @@ class Settings:
     keystore_url: str = field(default="", repr=False)
     # Requesters are erased this many days after their last ticket was resolved (0: never).
     retention_days: int = 0
+    # Where requesters reach the desk: links in their emails (to their files) start with it.
+    public_url: str = "http://127.0.0.1:8000"
+    # A link to a file in an email opens it for this many days.
+    file_link_days: int = 30
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -184,6 +188,8 @@ class Settings:
             require_2fa=get("REQUIRE_2FA", "off").lower() in ("on", "true", "1", "yes"),
             keystore_url=get("KEYSTORE_URL", ""),
             retention_days=_integer("RETENTION_DAYS", get("RETENTION_DAYS", "0")),
+            public_url=get("PUBLIC_URL", defaults.public_url).rstrip("/"),
+            file_link_days=_integer("FILE_LINK_DAYS", get("FILE_LINK_DAYS", "30")),
         )
         parse_weekly_hours(settings.business_hours)  # fail at start-up, not at first use
         return settings

@@ -4,10 +4,13 @@ once, however often it is sent, and find their own ticket by reference and email
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
+from application.attachments.inspection import inspect_all
 from application.audit.records import EventLog
 from application.desk import AlreadyRecorded, Outcome, SupportDesk
 from application.storage.idempotency import (
@@ -29,7 +32,8 @@ class NoMatchingTicket(Exception):
 
 
 def _receipt(outcome: Outcome) -> dict[str, Any]:
-    """What a requester learns on submitting (P3.3, P5), as answered and kept for replays."""
+    """What a requester learns on submitting (P3.3, P5), as answered and kept for replays:
+    with the files kept, and those refused and why (in the request's language)."""
     ticket = outcome.ticket
     return {
         "reference": ticket.reference,
@@ -38,6 +42,23 @@ def _receipt(outcome: Outcome) -> dict[str, Any]:
         "first_response_due": ticket.first_response_due.isoformat(),
         "resolution_due": ticket.resolution_due.isoformat(),
         "position": outcome.position,
+        **files_received(outcome),
+    }
+
+
+def files_received(outcome: Outcome) -> dict[str, list[dict[str, Any]]]:
+    """The files the command just recorded: those kept, and those refused with why, in the
+    requester's language."""
+    language = outcome.ticket.language
+    return {
+        "files": [
+            {"name": f.name, "media_type": f.media_type, "size": f.size, "sha256": f.sha256}
+            for f in outcome.files
+        ],
+        "refused": [
+            {"name": r.name, "reason": r.reason.value, "explained": r.reason.explained(language)}
+            for r in outcome.refused
+        ],
     }
 
 
@@ -48,6 +69,7 @@ def submit_once(
     key: str | None,
     door: str,
     caller: str,
+    files: Sequence[tuple[str, bytes]] = (),
 ) -> tuple[dict[str, Any], bool]:
     """Submit a web-form request once per idempotency key; (receipt, whether it is a replay).
 
@@ -55,16 +77,19 @@ def submit_once(
     (the API, the form): the same key from another caller is another request, so a key seen
     elsewhere (a documented example, a shared log) neither blocks nor reveals the first answer.
     Raises KeyReused or KeyInFlight when the key belongs to another request of this caller or
-    to one still running.
+    to one still running. `files` are those sent with it, as (name, bytes): a retry sends the
+    same files, and the same key with other files is another request.
     """
     scope = caller_scope(door, caller)
     reference: Reference | None = None
     if key is not None:
-        claim = keys.claim(scope, key, fingerprint(fields))
+        sent = [[name, hashlib.sha256(data).hexdigest()] for name, data in files]
+        claim = keys.claim(scope, key, fingerprint({**fields, "files": sent} if sent else fields))
         if isinstance(claim, StoredAnswer):
             return claim.body, True
         reference = Reference.parse(claim.reference)
     try:
+        kept, refused = inspect_all(files) if files else ([], [])
         outcome = desk.submit(
             channel=Channel.WEB_FORM,
             requester_email=fields["email"],
@@ -75,6 +100,8 @@ def submit_once(
             language=fields["language"],
             requester_name=fields.get("name") or None,
             reference=reference,
+            files=kept,
+            refused=refused,
         )
     except AlreadyRecorded as recorded:
         # An earlier attempt with this key recorded the ticket and then failed: answer with it.

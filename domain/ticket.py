@@ -646,7 +646,21 @@ class Ticket(HashChained):
         actor: str,
         timestamp: datetime,
     ) -> None:
-        kept = ({**f, "message_version": message_version} for f in files)
+        # Each file keeps its own name, and the sealed form of the names: the key that opens
+        # them opens the file's bytes too.
+        given = names.split("\n")
+        if len(given) != len(files) + len(refused):  # erased or redacted: one mark for all
+            given = [str(names)] * len(files)
+        sealed = getattr(names, "sealed", None)
+        kept = (
+            {
+                **f,
+                "message_version": message_version,
+                "name": name,
+                "sealed_names": sealed,
+            }
+            for f, name in zip(files, given, strict=False)
+        )
         self.files = (*self.files, *kept)
 
     def file(self, sha256: str) -> dict[str, Any] | None:

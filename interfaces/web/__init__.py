@@ -15,6 +15,7 @@ from interfaces.web import (
     conversation,
     desk,
     docs,
+    files,
     forms,
     health,
     inbound,
@@ -27,6 +28,7 @@ from interfaces.web import (
     search,
     security_headers,
     tickets,
+    uploads,
 )
 from interfaces.web.problems import ProblemApi
 from interfaces.web.services import attach
@@ -62,12 +64,14 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         },
     )
     problems.install(app)  # after Api(), so problems replace its JSON error bodies
+    app.before_request(uploads.allow_files)
     security_headers.install(app)
 
     app.register_blueprint(health.health)
     api.register_blueprint(public.blp)
     api.register_blueprint(tickets.blp)
     api.register_blueprint(conversation.blp)
+    api.register_blueprint(files.blp)
     api.register_blueprint(search.blp)
     api.register_blueprint(canned.blp)
     api.register_blueprint(queries.queries)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hmac
 import secrets
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,15 +22,19 @@ from itsdangerous import BadData, Signer, URLSafeTimedSerializer
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
+from application.bootstrap import site_secret
+from application.downloads import FileNotKept, LinkRefused
 from application.settings import Settings
 from application.storage.idempotency import KeyInFlight, KeyReused
-from application.storage.secrets import persisted_secret
 from application.submission import NoMatchingTicket, requesters_ticket, submit_once
+from domain.attachment import Refusal
 from domain.categories import Category
+from domain.errors import TicketNotFound
 from interfaces.web.lookup import steady_lookup
 from interfaces.web.messages import PAGE_TEXT, STATUS_LABELS, WEEKDAYS, field_errors
 from interfaces.web.schemas.public import StatusQuerySchema, SubmissionSchema
 from interfaces.web.services import container
+from interfaces.web.uploads import FIELD, OverLimit, accepts_files, received, served, takes_files
 
 pages = Blueprint(
     "support_pages",
@@ -53,7 +56,7 @@ _FORM_FIELDS = ("name", "email", "category", "course", "subject", "description")
 
 def form_secret(settings: Settings) -> str:
     """The key that signs the forms' tokens: the configured one, or one made once and kept."""
-    return settings.secret_key or persisted_secret(Path(settings.data_dir) / "secret_key")
+    return site_secret(settings)
 
 
 def _signer() -> URLSafeTimedSerializer:
@@ -136,7 +139,10 @@ def _page(template: str, status: int = 200, **context: Any) -> Response:
 @pages.errorhandler(HTTPException)
 def _error_page(error: HTTPException) -> Response:
     # A refused form (too large, too many tries) still answers as a page, in its language.
-    page = _page("error.html", status=error.code or 500, message=error.description)
+    message = error.description
+    if error.code == 413 and takes_files():  # too large to read: the files together were
+        message = Refusal.TOO_MUCH_IN_ALL.explained(_language())
+    page = _page("error.html", status=error.code or 500, message=message)
     retry_after = error.get_response().headers.get("Retry-After")
     if retry_after:
         page.headers["Retry-After"] = retry_after
@@ -147,25 +153,38 @@ def _error_page(error: HTTPException) -> Response:
 
 
 @pages.route("/support", methods=["GET", "POST"])
+@accepts_files
 def support_form() -> Response:
     """The support form (P1.2); on success, the reference and the first-response time (P3.3)."""
     if request.method != "POST":  # GET, and HEAD, which answers as GET without the body
         return _page("support.html", values={}, errors={})
+    lang = _language()
     values = {name: request.form.get(name, "") for name in _FORM_FIELDS}
+    chosen = any(f.filename for f in request.files.getlist(FIELD))
     checked = _checked_form()
     if checked is None:
         return _page(
-            "support.html", 400, values=values, errors={}, notice=PAGE_TEXT[_language()]["expired"]
+            "support.html", 400, values=values, errors={}, notice=PAGE_TEXT[lang]["expired"]
         )
     try:
-        fields = SubmissionSchema().load({**values, "language": _language()})
+        files = received()
+    except OverLimit as over:
+        # The whole request is refused, so the learner can send it again with a smaller file.
+        said = PAGE_TEXT[lang]["file_over_limit"].format(
+            name=over.name, reason=over.reason.explained(lang)
+        )
+        return _page("support.html", 413, values=values, errors={"files": [said]})
+    try:
+        fields = SubmissionSchema().load({**values, "language": lang})
     except ma.ValidationError as error:
-        return _page("support.html", 422, values=values, errors=field_errors(error, _language()))
+        # A browser does not send files back: they must be chosen again.
+        errors = field_errors(error, lang)
+        return _page("support.html", 422, values=values, errors=errors, files_again=chosen)
     built = container()
     nonce, key = checked
     try:
         answer, _ = submit_once(
-            built.desk, built.idempotency, fields, key, door="form", caller=nonce
+            built.desk, built.idempotency, fields, key, door="form", caller=nonce, files=files
         )
     except (KeyReused, KeyInFlight) as sent:
         # This very form was sent before (edited since, or still being recorded): the page
@@ -175,8 +194,32 @@ def support_form() -> Response:
         return _page("support.html", status, values=values, errors={}, notice=notice)
     due = datetime.fromisoformat(answer["first_response_due"])
     return _page(
-        "submitted.html", reference=answer["reference"], first_response_due=_local(due, _language())
+        "submitted.html",
+        reference=answer["reference"],
+        first_response_due=_local(due, lang),
+        files=answer.get("files", []),
+        refused=answer.get("refused", []),
     )
+
+
+@pages.get("/support/files/<token>")
+def requester_file(token: str) -> Response:
+    """A file of the requester's ticket, by the signed link in their email: a download."""
+    built = container()
+    text = PAGE_TEXT[_language()]
+    try:
+        reference, found = built.downloads.by_link(token)
+    except LinkRefused as refused:
+        status, said = (
+            (410, text["link_expired"]) if refused.expired else (404, text["link_invalid"])
+        )
+        return _page("error.html", status, message=said)
+    except (FileNotKept, TicketNotFound):
+        return _page("error.html", 404, message=text["link_invalid"])
+    built.access_log.record(
+        actor="requester", role="requester", action="file", reference=reference, query="link"
+    )
+    return served(found)
 
 
 @pages.route("/support/status", methods=["GET", "POST"])

@@ -105,6 +105,16 @@ PAGE_TEXT: dict[str, dict[str, str]] = {
         "error": "تعذّر إتمام الطلب",
         "resent": "أُرسل هذا النموذج من قبل؛ لإرسال طلب جديد بهذه البيانات أرسله مرة أخرى.",
         "in_flight": "ما زال طلبك السابق قيد التسجيل؛ انتظر لحظة ثم أعد المحاولة.",
+        "files": "ملفات مرفقة (اختياري)",
+        "files_hint": "حتى 5 ملفات، 10 ميغابايت لكل ملف و25 ميغابايت للمجموع: "
+        "صور (PNG أو JPEG أو WebP أو GIF) أو PDF أو نص.",
+        "files_again": "لم تُحفظ الملفات المختارة: اخترها مرة أخرى قبل الإرسال.",
+        "files_kept": "الملفات المحفوظة",
+        "files_refused": "ملفات لم تُقبل",
+        "file_over_limit": "لم يُسجَّل الطلب: الملف «{name}» لم يُقبل. {reason}",
+        "link_expired": "انتهت صلاحية هذا الرابط. اطلب رابطاً جديداً بالرد على رسالتنا "
+        "مع ذكر الرقم المرجعي.",
+        "link_invalid": "هذا الرابط غير صالح أو لم يعد الملف متاحاً.",
     },
     "en": {
         "title": "Technical support form",
@@ -140,6 +150,16 @@ PAGE_TEXT: dict[str, dict[str, str]] = {
         "resent": "This form was sent before; to send a new request with these details, "
         "send it again.",
         "in_flight": "Your earlier request is still being recorded; wait a moment and try again.",
+        "files": "Files (optional)",
+        "files_hint": "Up to 5 files, 10 MB each and 25 MB in all: "
+        "images (PNG, JPEG, WebP or GIF), PDF or text.",
+        "files_again": "The files you chose were not kept: choose them again before sending.",
+        "files_kept": "Files kept",
+        "files_refused": "Files not accepted",
+        "file_over_limit": "Nothing was recorded: the file “{name}” was not accepted. {reason}",
+        "link_expired": "This link has expired. Ask for a new one by replying to our email "
+        "with your reference number.",
+        "link_invalid": "This link is not valid, or the file is no longer available.",
     },
 }
 

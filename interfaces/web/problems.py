@@ -9,6 +9,7 @@ import re
 import sqlite3
 from typing import Any
 
+import marshmallow as ma
 from eventsourcing.persistence import InterfaceError as StoreInterfaceError
 from eventsourcing.persistence import OperationalError as StoreOperationalError
 from eventsourcing.persistence import RecordConflictError
@@ -18,7 +19,9 @@ from flask_smorest.utils import prepare_response
 from sqlalchemy import exc as sql
 from werkzeug.exceptions import HTTPException
 
+from application.downloads import FileNotKept
 from application.submission import NoMatchingTicket
+from domain.attachment import Refusal
 from domain.errors import (
     DomainError,
     InvalidRequest,
@@ -31,6 +34,7 @@ from domain.errors import (
 from domain.reference import InvalidReference
 from interfaces.web.messages import HTTP_STATUS_ARABIC, NOT_FOUND_AR, NOT_FOUND_EN, in_arabic
 from interfaces.web.schemas.problem import ProblemSchema
+from interfaces.web.uploads import OverLimit, takes_files
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -108,7 +112,9 @@ def body_is_readable_json() -> bool:
 
 def refuse_unreadable_json() -> None:
     """Before a command: 415 for a body that is not JSON, 400 for JSON that cannot be read."""
-    if request.method not in ("POST", "PUT", "PATCH") or not request.get_data(cache=True):
+    if request.method not in ("POST", "PUT", "PATCH") or takes_files():
+        return  # a view taking files reads its multipart body itself
+    if not request.get_data(cache=True):
         return  # no body: the schema says what is missing
     if not _is_json_media_type(request.mimetype):
         raise Problem(
@@ -183,6 +189,8 @@ def _from_http(error: HTTPException) -> Problem:
             merged.update(location_errors if isinstance(location_errors, dict) else {})
         errors = merged or errors
     detail = data.get("message") or (error.description if status != 500 else None)
+    if status == 413 and takes_files():  # too large to read: the files together were
+        detail = f"{Refusal.TOO_MUCH_IN_ALL.explained('en')} Nothing was recorded."
     if errors and status == 422:
         detail = _FIELD_ERRORS_EN
     response = error.get_response()
@@ -218,6 +226,77 @@ def _from_domain(error: DomainError | InvalidReference) -> Problem:
     if isinstance(error, InvalidRequest):
         return Problem(422, "Unprocessable Content", detail=str(error))
     return Problem(400, "Bad Request", detail=str(error))
+
+
+def body_fields(schema: ma.Schema) -> dict[str, Any]:
+    """A command's fields, from its JSON body or, with files, from its multipart form; 422
+    naming each field that is wrong, as for any other body."""
+    if takes_files():
+        given: Any = request.form.to_dict()
+    else:
+        given = request.get_json(silent=True)
+        given = {} if given is None else given
+    try:
+        fields: dict[str, Any] = schema.load(given)
+    except ma.ValidationError as error:
+        messages = (
+            error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
+        )
+        raise Problem(
+            422, "Unprocessable Entity", detail=_FIELD_ERRORS_EN, errors=messages
+        ) from None
+    return fields
+
+
+def with_files(schema: type[ma.Schema]) -> dict[str, Any]:
+    """A request body documented as JSON, or as a multipart form with files besides."""
+    return {
+        "required": True,
+        "content": {
+            "application/json": {"schema": schema},
+            "multipart/form-data": {
+                "schema": {
+                    "allOf": [
+                        {"$ref": f"#/components/schemas/{schema.__name__.removesuffix('Schema')}"},
+                        {
+                            "type": "object",
+                            "properties": {
+                                "files": {
+                                    "type": "array",
+                                    "maxItems": 5,
+                                    "items": {"type": "string", "format": "binary"},
+                                    "description": "Up to 5 files, 10 MB each, 25 MB in all: "
+                                    "PNG, JPEG, WebP, GIF, PDF or plain text",
+                                }
+                            },
+                        },
+                    ]
+                }
+            },
+        },
+    }
+
+
+def over_limit(error: OverLimit) -> Problem:
+    """413 naming the file that was over a limit; nothing was recorded."""
+    return Problem(
+        413,
+        "Content Too Large",
+        detail=f"“{error.name}”: {error.reason.explained('en')} Nothing was recorded.",
+        errors={"files": [f"{error.name}: {error.reason.explained('en')}"]},
+        detail_ar=f"«{error.name}»: {error.reason.explained('ar')} لم يُسجَّل شيء.",
+    )
+
+
+def _file_not_kept(_: FileNotKept) -> Response:
+    return problem_response(
+        Problem(
+            404,
+            "Not Found",
+            detail="This ticket keeps no such file, or it can no longer be read.",
+            detail_ar="لا يوجد في هذه التذكرة ملف كهذا، أو لم يعد ممكناً قراءته.",
+        )
+    )
 
 
 def _no_matching_ticket(_: NoMatchingTicket) -> Response:
@@ -323,6 +402,8 @@ def install(app: Flask) -> None:
     app.register_error_handler(DomainError, lambda e: problem_response(_from_domain(e)))
     app.register_error_handler(InvalidReference, lambda e: problem_response(_from_domain(e)))
     app.register_error_handler(NoMatchingTicket, _no_matching_ticket)
+    app.register_error_handler(OverLimit, lambda e: problem_response(over_limit(e)))
+    app.register_error_handler(FileNotKept, _file_not_kept)
     app.register_error_handler(HTTPException, handle_http_exception)
 
     @app.errorhandler(Exception)

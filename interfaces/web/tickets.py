@@ -20,7 +20,7 @@ from domain.sla import Complexity
 from domain.ticket import Ticket
 from interfaces.privacy import eraser
 from interfaces.web.auth import current_actor, current_principal, requires
-from interfaces.web.problems import Problem, refuse_unreadable_json
+from interfaces.web.problems import Problem, body_fields, refuse_unreadable_json, with_files
 from interfaces.web.schemas.tickets import (
     ClassifySchema,
     EscalateSchema,
@@ -40,6 +40,7 @@ from interfaces.web.schemas.workspace import (
     RedactionSchema,
 )
 from interfaces.web.services import container
+from interfaces.web.uploads import accepts_files, inspected, received, takes_files
 
 blp = Blueprint(
     "tickets",
@@ -131,16 +132,30 @@ def read(ref: str) -> Response:
 
 
 @blp.post("/tickets/<ref>/respond")
+@accepts_files
 @requires(*HANDLERS)
-@blp.arguments(RespondSchema)
+@blp.doc(requestBody=with_files(RespondSchema))
+@blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE", description="A file over a limit")
 @_documented_command
-def respond(fields: dict[str, Any], ref: str) -> Response:
+def respond(ref: str) -> Response:
     """Reply to the requester; the first reply answers the first-response target (P3.4, P5.1).
 
     With `template`, the canned response in the ticket's language (or the agent's edit of it
     in `message`); a template may also classify or resolve the ticket in the same change.
+    Without one, files may go with the reply (a corrected certificate) as a multipart body,
+    as with a submission; a file that would not be kept refuses the reply (422, with why), so
+    the agent sends it again corrected.
     """
+    fields = body_fields(RespondSchema())
+    files = received() if takes_files() else []
     if "template" in fields:
+        if files:
+            raise Problem(
+                422,
+                "Unprocessable Entity",
+                detail="Files go with a reply written here, not with a template.",
+                errors={"files": ["Not with a template."]},
+            )
         return _act(
             ref,
             lambda _, version: _workspace().answer(
@@ -151,10 +166,22 @@ def respond(fields: dict[str, Any], ref: str) -> Response:
                 version=version,
             ),
         )
+    kept, refused = inspected(files)
+    if refused:
+        raise Problem(
+            422,
+            "Unprocessable Entity",
+            detail="Some files would not be kept; nothing was recorded.",
+            errors={"files": [f"{r.name}: {r.reason.explained('en')}" for r in refused]},
+        )
     return _act(
         ref,
         lambda desk, version: desk.respond(
-            ref, message=fields["message"], actor=current_actor(), expected_version=version
+            ref,
+            message=fields["message"],
+            actor=current_actor(),
+            expected_version=version,
+            files=kept,
         ),
     )
 

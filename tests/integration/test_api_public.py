@@ -30,7 +30,10 @@ def test_submit_answers_reference_and_due_instants(
         "first_response_due",
         "resolution_due",
         "position",
+        "files",
+        "refused",
     }
+    assert body["files"] == body["refused"] == []
     ticket = container.desk.ticket(body["reference"])
     assert body["status"] == "new"
     assert body["position"] == recorded(container)

@@ -19,6 +19,7 @@ from flask.typing import ResponseReturnValue
 
 from application.desk import Outcome
 from application.users import Principal
+from domain.attachment import Refused
 from domain.deadlines import Deadline
 from domain.errors import DomainError, StaleVersion
 from domain.escalation import EscalationReason
@@ -39,6 +40,8 @@ from interfaces.web.schemas.tickets import (
 )
 from interfaces.web.schemas.workspace import AssignSchema, NoteSchema
 from interfaces.web.services import container
+from interfaces.web.uploads import OverLimit, accepts_files, inspected, received, served
+from interfaces.web.uploads import thumbnail as thumbnail_response
 from projections.conversation import conversation
 from projections.templates import template_rows
 
@@ -164,7 +167,15 @@ def ticket(ref: str) -> Response:
 Command = Callable[[dict[str, Any], int], Outcome]
 
 
-def _commands(ref: str) -> dict[str, tuple[type[ma.Schema] | None, Command]]:
+class _FilesRefused(Exception):
+    def __init__(self, refused: list[Refused]) -> None:
+        super().__init__(", ".join(r.name for r in refused))
+        self.refused = refused
+
+
+def _commands(
+    ref: str, sent_files: list[tuple[str, bytes]]
+) -> dict[str, tuple[type[ma.Schema] | None, Command]]:
     """For each action: the API schema that checks its form, and what it does."""
     built = container()
     desk_, workspace, who = built.desk, built.workspace, _principal()
@@ -183,8 +194,12 @@ def _commands(ref: str) -> dict[str, tuple[type[ma.Schema] | None, Command]]:
             return desk_.resolve(
                 ref, summary=fields["summary"], actor=who.name, expected_version=version
             )
+        kept, refused = inspected(sent_files)
+        if refused:
+            # An agent sees at once what was not accepted, and sends it again corrected.
+            raise _FilesRefused(refused)
         return desk_.respond(
-            ref, message=fields["message"], actor=who.name, expected_version=version
+            ref, message=fields["message"], actor=who.name, expected_version=version, files=kept
         )
 
     return {
@@ -257,12 +272,39 @@ def _local_instant(text: str) -> str:
     return local.isoformat()
 
 
+@desk.get("/tickets/<ref>/files/<sha256>")
+@signed_in()
+def file(ref: str, sha256: str) -> Response:
+    """A file of the ticket, as a download (see interfaces/web/uploads.py)."""
+    built = container()
+    found = built.downloads.file(ref, sha256)
+    who = _principal()
+    built.access_log.record(
+        actor=who.name, role=who.role.value, action="file", reference=ref, query=f"sha256={sha256}"
+    )
+    return served(found)
+
+
+@desk.get("/tickets/<ref>/files/<sha256>/thumbnail")
+@signed_in()
+def thumbnail(ref: str, sha256: str) -> Response:
+    """A small picture of an image file, drawn here: the page shows it, not the file."""
+    return thumbnail_response(container().downloads.thumbnail(ref, sha256))
+
+
 @desk.post("/tickets/<ref>/<action>")
+@accepts_files
 @signed_in()
 def act(ref: str, action: str) -> ResponseReturnValue:
     """Carry out one action from the ticket's page, based on the version it showed."""
     t = wording(language())
-    commands = _commands(ref)
+    try:
+        sent_files = received() if action == "respond" else []
+    except OverLimit as over:
+        said = t.file_over_limit.format(name=over.name, reason=over.reason.explained(language()))
+        values = {"message": request.form.get("message", "")}
+        return _show(ref, 413, action=action, values=values, errors={"files": [said]})
+    commands = _commands(ref, sent_files)
     if action not in commands:
         return page("desk/error.html", 404, message=t.http_error(404))
     schema, command = commands[action]
@@ -284,6 +326,9 @@ def act(ref: str, action: str) -> ResponseReturnValue:
         command(fields, version)
     except StaleVersion:
         return _show(ref, 409, action=action, values=values, notice=t.acted_first, since=version)
+    except _FilesRefused as refused:
+        why = [f"{r.name}: {r.reason.explained(language())}" for r in refused.refused]
+        return _show(ref, 422, action=action, values=values, errors={"files": why})
     except DomainError as refused:
         return _show(ref, 409, action=action, values=values, notice=str(refused))
     target = url_for("desk.ticket", ref=ref, done=action)

@@ -235,6 +235,16 @@ _WORDS: dict[str, tuple[str, str]] = {
     "kind_files_attached": ("ملفات مرفقة", "Files attached"),
     "files_refused": ("لم تُحفظ", "Not kept"),
     "kilobytes": ("ك.ب", "KB"),
+    "thumbnail_of": ("صورة مصغّرة من", "Thumbnail of"),
+    "file_scriptable": (
+        "(ملف PDF يحوي برامج نصية: يُنزَّل فقط)",
+        "(a PDF with scripts: download only)",
+    ),
+    "attach_files": ("إرفاق ملفات (اختياري، حتى 5)", "Attach files (optional, up to 5)"),
+    "file_over_limit": (
+        "لم يُسجَّل شيء: الملف «{name}» لم يُقبل. {reason}",
+        "Nothing was recorded: the file “{name}” was not accepted. {reason}",
+    ),
     # statuses
     "status_new": ("جديدة", "New"),
     "status_acknowledged": ("تم الاستلام", "Acknowledged"),

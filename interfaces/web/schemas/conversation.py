@@ -47,6 +47,7 @@ class AttachedFileSchema(ma.Schema):
 class RefusedFileSchema(ma.Schema):
     name = ma.fields.String()
     reason = ma.fields.String(validate=ma.validate.OneOf([r.value for r in Refusal]))
+    explained = ma.fields.String(metadata={"description": "Why, in the request's language"})
 
 
 class ConversationItemSchema(ma.Schema):

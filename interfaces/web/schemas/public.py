@@ -6,7 +6,11 @@ import marshmallow as ma
 
 from domain.categories import Category
 from domain.status import Status
+from interfaces.web.schemas.conversation import AttachedFileSchema, RefusedFileSchema
 from interfaces.web.schemas.fields import LANGUAGES, EmailAddress, RequestSchema, Text, choice
+
+_KEPT = {"description": "The files kept (none without files)"}
+_REFUSED = {"description": "The files not kept, with why, in the request's language"}
 
 
 class SubmissionSchema(RequestSchema):
@@ -38,6 +42,8 @@ class SubmittedSchema(ma.Schema):
     first_response_due = ma.fields.AwareDateTime(required=True)
     resolution_due = ma.fields.AwareDateTime(required=True)
     position = ma.fields.Integer(required=True, metadata={"description": "Event log position"})
+    files = ma.fields.List(ma.fields.Nested(AttachedFileSchema), metadata=_KEPT)
+    refused = ma.fields.List(ma.fields.Nested(RefusedFileSchema), metadata=_REFUSED)
 
 
 class IdempotencyKeySchema(ma.Schema):
@@ -86,3 +92,5 @@ class FollowUpReceivedSchema(ma.Schema):
 
     reference = ma.fields.String(required=True)
     received_at = ma.fields.AwareDateTime(required=True)
+    files = ma.fields.List(ma.fields.Nested(AttachedFileSchema), metadata=_KEPT)
+    refused = ma.fields.List(ma.fields.Nested(RefusedFileSchema), metadata=_REFUSED)
