@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import (
+    attachments_bench,
     audit_bench,
     calendar_bench,
     console_bench,
@@ -128,6 +129,7 @@ SUITES: dict[str, Callable[[bool], list[Figure]]] = {
     "search": search_bench.figures,
     "console": console_bench.figures,
     "privacy": privacy_bench.figures,
+    "attachments": attachments_bench.figures,
 }
 
 

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from application.bootstrap import Container, bootstrap
 from application.settings import Settings
 from application.users import Role
-from bench.measure import Figure, describe, scratch_postgres, sqlalchemy_url
+from bench.measure import Figure, describe, p95, scratch_postgres, sqlalchemy_url
 from domain.categories import Category
 from domain.escalation import EscalationReason
 from domain.reference import Reference
@@ -248,12 +248,8 @@ def measure(container: Container, reference: str, sizes: Sizes) -> dict[str, lis
                 times[name].append((time.perf_counter() - began) * 1000)
         for name, samples in times.items():
             found[f"{name}_p50"].append(statistics.median(samples))
-            found[f"{name}_p95"].append(_p95(samples))
+            found[f"{name}_p95"].append(p95(samples))
     return found
-
-
-def _p95(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=20, method="inclusive")[-1]
 
 
 def main() -> None:

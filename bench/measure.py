@@ -118,6 +118,11 @@ def sqlalchemy_url(dsn: str) -> str:
     return dsn.replace("postgresql://", "postgresql+psycopg2://", 1)
 
 
+def p95(samples: list[float]) -> float:
+    """The 95th percentile of the samples."""
+    return statistics.quantiles(samples, n=20, method="inclusive")[-1]
+
+
 def describe(figures: list[Figure]) -> None:
     """Print figures one a line, each with its ratio to its reference."""
     for figure in figures:

@@ -46,6 +46,9 @@ EXPECTED = (
     "submit, texts sealed (PostgreSQL)",
     "erase a learner with 10 tickets (SQLite)",
     "re-key events recorded as written (SQLite)",
+    "time a 5 MB JPEG photo adds (SQLite), p95",
+    "time a 5 MB PDF adds (PostgreSQL), p95",
+    "clean a 5 MB JPEG photo (inspect)",
     "machine speed after",
 )
 
@@ -90,4 +93,4 @@ def test_the_whole_benchmark_runs_in_tiny_mode(postgres_server: str, tmp_path: P
             rounds = zip(figure["samples"], reference["samples"], strict=True)
             assert figure["ratio"] == statistics.median(s / r for s, r in rounds)
     paired = [f["name"] for f in figures.values() if f["ratio_of"] != "medians"]
-    assert len(paired) == 10, paired  # store 3, audit 3, HTTP 2, privacy 2
+    assert len(paired) == 18, paired  # store 3, audit 3, HTTP 2, privacy 2, attachments 8
