@@ -200,16 +200,41 @@ def _verified(value: bool | None) -> str | None:
     return "yes" if value else "no"
 
 
+@dataclass(frozen=True)
+class FilesOfMessage:
+    """The files that came with a message, as its email to the requester lists them: each kept
+    one by name with a link, each refused one by name with the reason (P2.2)."""
+
+    names: list[str]
+    links: list[str]
+    refused_names: list[str]
+    refused_reasons: list[str]
+    links_until: str | None
+
+    def context(self) -> dict[str, ContextValue]:
+        return {
+            "file_names": self.names,
+            "file_links": self.links,
+            "refused_names": self.refused_names,
+            "refused_reasons": self.refused_reasons,
+            "links_until": self.links_until,
+        }
+
+
 def emails_for(
     event: Ticket.Event,
     ticket: Ticket,
     addresses: Addresses,
     owners: OwnerMail | None = None,
+    files: FilesOfMessage | None = None,
 ) -> list[OutgoingEmail]:
-    """The emails this event causes; `ticket` is the ticket as the event left it.
+    """The emails this event causes; `ticket` is the ticket as the event left it, `files`
+    those that came with the event's message (recorded just after it).
 
-    Without `owners`, emails to a ticket's owner are not made.
+    Without `owners`, emails to a ticket's owner are not made. The requester's own files are
+    never sent back to them: an email names them, with links.
     """
+    with_files = files.context() if files is not None else {}
     # Replies to a request that came by email thread under it in the requester's mail program.
     thread = event.message_id if isinstance(event, Ticket.Submitted) else None
 
@@ -244,6 +269,7 @@ def emails_for(
                     category=category,
                     submitted_at=_instant(ticket.submitted_at),
                     first_response_due=_instant(ticket.first_response_due),
+                    **with_files,
                 )
             ]
             if ticket.missing_details:
@@ -251,7 +277,7 @@ def emails_for(
                 emails.append(email(EmailKind.DETAILS_REQUEST, requester, missing=missing))
             return emails
         case Ticket.Responded():
-            return [email(EmailKind.RESPONSE, requester, message=event.message)]
+            return [email(EmailKind.RESPONSE, requester, message=event.message, **with_files)]
         case Ticket.Classified() if ticket.complexity is Complexity.COMPLEX:
             # Only the longer target: a shorter one is not news the requester must act on.
             due = _instant(ticket.resolution_due)

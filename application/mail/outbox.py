@@ -16,9 +16,9 @@ import json
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
@@ -29,6 +29,7 @@ from application.desk import Clock, SupportDesk
 from application.mail.notifications import (
     OWNER_KINDS,
     Addresses,
+    FilesOfMessage,
     OutgoingEmail,
     OwnerMail,
     causes_email,
@@ -149,8 +150,14 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_interval: float = 0.5,
         max_backoff: float = 30.0,
+        file_links: Callable[[str, str], str] | None = None,
+        link_lifetime: timedelta = timedelta(days=30),
     ) -> None:
         self.desk = desk
+        # A link that gives the requester a file of their ticket (reference, SHA-256): the
+        # emails name the files with it; without, by name only.
+        self.file_links = file_links
+        self.link_lifetime = link_lifetime
         self.engine = engine
         self.publisher = publisher
         self.addresses = addresses
@@ -253,7 +260,8 @@ class OutboxRelay:
             ticket = self._tickets.after(event, needed=causes_email(event))
             if ticket is None:
                 continue
-            for email in emails_for(event, ticket, self.addresses, self.owners):
+            files = self._files_with(event, ticket.reference) if _to_requester(event) else None
+            for email in emails_for(event, ticket, self.addresses, self.owners, files):
                 opening = self._held_until(email, event.timestamp, now)
                 if opening is None:
                     to_send.append((notification.id, email))
@@ -265,6 +273,38 @@ class OutboxRelay:
             self.publisher.publish([email for _, email in to_send])
         self._advance(notifications[-1].id, to_hold)
         return released + len(to_send), more
+
+    def _files_with(self, event: Ticket.Event, reference: str) -> FilesOfMessage | None:
+        """The files that came with this message to the requester: recorded by the event
+        just after it, in the same transaction, so already in the log."""
+        following = list(
+            self.desk.events.get(
+                event.originator_id,
+                gt=event.originator_version,
+                lte=event.originator_version + 1,
+            )
+        )
+        attached = following[0] if following else None
+        if not isinstance(attached, Ticket.FilesAttached):
+            return None
+        if attached.message_version != event.originator_version:
+            return None
+        names = str(attached.names).split("\n")
+        if len(names) != len(attached.files) + len(attached.refused):
+            return None  # erased or redacted since: nothing to name
+        kept = names[: len(attached.files)]
+        links = [
+            self.file_links(reference, str(f["sha256"])) if self.file_links else ""
+            for f in attached.files
+        ]
+        until = self.clock() + self.link_lifetime if self.file_links else None
+        return FilesOfMessage(
+            names=kept,
+            links=links,
+            refused_names=names[len(attached.files) :],
+            refused_reasons=list(attached.refused),
+            links_until=until.isoformat() if until else None,
+        )
 
     def _held_until(self, email: OutgoingEmail, caused: datetime, now: datetime) -> datetime | None:
         """The business opening an owner's email waits for, or None to send it now (P4).
@@ -388,6 +428,11 @@ class OutboxRelay:
         if emails:
             log.info("outbox relay: publishing %d unsent emails again", len(emails))
             self.publisher.publish(emails)
+
+
+def _to_requester(event: Ticket.Event) -> bool:
+    """A message to the requester that files may come with: a request's receipt, a reply."""
+    return isinstance(event, Ticket.Submitted | Ticket.Responded)
 
 
 class _TicketsAsOf:

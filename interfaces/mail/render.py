@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from application.mail.message import strict_message_id
 from application.mail.notifications import Addresses, EmailKind, OutgoingEmail
+from domain.attachment import Refusal
 from domain.categories import Category
 from domain.wording import when
 
@@ -111,6 +112,8 @@ class MailRenderer:
                 channel_en=lambda code: CHANNELS.get(code, (code, code))[1],
                 verified_ar=lambda code: VERIFIED.get(code, UNKNOWN_SENDER)[0],
                 verified_en=lambda code: VERIFIED.get(code, UNKNOWN_SENDER)[1],
+                refusal_ar=lambda code: _refusal(code, "ar"),
+                refusal_en=lambda code: _refusal(code, "en"),
                 duration_ar=lambda minutes: _duration(minutes, "س", "د"),
                 duration_en=lambda minutes: _duration(minutes, "h", "min"),
             )
@@ -193,6 +196,13 @@ def check_headers(message: EmailMessage) -> None:
 
 class UnsafeHeaders(ValueError):
     """A message would carry headers that were not set: a header value held a line break."""
+
+
+def _refusal(code: str, language: str) -> str:
+    try:
+        return Refusal(code).explained(language)
+    except ValueError:
+        return code
 
 
 def _category(code: str | None, language: str) -> str:

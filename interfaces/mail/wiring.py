@@ -30,7 +30,15 @@ def outbox_relay(
         container.addresses,
         owners=OwnerMail(container.users, container.calendar),
         start=start,
+        file_links=lambda reference, sha256: file_link(container, reference, sha256),
+        link_lifetime=container.downloads.lifetime,
     )
+
+
+def file_link(container: Container, reference: str, sha256: str) -> str:
+    """The address of a file of the requester's ticket, signed for whoever holds their email."""
+    token = container.downloads.link(reference, sha256)
+    return f"{container.settings.public_url}/support/files/{token}"
 
 
 def mailer(container: Container, broker: MailBroker | None = None) -> Mailer:

@@ -6,9 +6,12 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 from html import unescape
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from flask import Flask
@@ -21,7 +24,7 @@ from application.bootstrap import Container
 from application.users import Role
 from domain.attachment import MAX_FILE_BYTES
 from interfaces.privacy import eraser
-from tests.builders import caught_up, recorded
+from tests.builders import caught_up, recorded, send_mail
 from tests.conftest import FakeClock
 from tests.integration.test_attachments import CERTIFICATE, EXECUTABLE
 from tests.integration.test_desk_pages import PASSWORD, form_of, signed_in
@@ -398,3 +401,49 @@ def test_the_console_shows_thumbnails_and_downloads_and_an_agent_attaches_a_file
     )
     assert refused.status_code == 422
     assert "fixed.png" in unescape(refused.get_data(as_text=True))
+
+
+# ---- emails to the requester -------------------------------------------------------------------
+
+
+def emails_to(paths: list[Path], address: str) -> list[EmailMessage]:
+    found = []
+    for path in paths:
+        message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+        if message["To"] == address:
+            found.append(cast(EmailMessage, message))
+    return found
+
+
+def test_emails_link_to_the_files_and_name_those_refused_without_attaching_any(
+    client: FlaskClient,
+    container: Container,
+    filed: dict[str, Any],
+    bearer: Callable[[Role], dict[str, str]],
+) -> None:
+    reply = post(
+        client,
+        f"/api/v1/tickets/{filed['reference']}/respond",
+        {"message": "The corrected certificate.", "files": upload(("fixed.pdf", CERTIFICATE))},
+        **bearer(Role.AGENT),
+    )
+    assert reply.status_code == 200
+
+    receipt, response = emails_to(send_mail(container), REQUEST["email"])
+
+    for email in (receipt, response):
+        assert [part.get_content_type() for part in email.walk()] == [
+            "multipart/alternative",
+            "text/plain",
+            "text/html",
+        ]  # links, never the files themselves
+    text = receipt.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "setup.png: نوع الملف غير مقبول" in text
+    assert "setup.png: This kind of file is not accepted" in text
+    links = re.findall(r"- (.+?): (http://127\.0\.0\.1:8000/support/files/\S+)", text)
+    assert [name for name, _ in links] == ["screen.jpg", "شهادة الحضور.pdf"] * 2  # ar, en
+    opened = client.get(links[1][1].removeprefix("http://127.0.0.1:8000"))
+    assert opened.status_code == 200 and opened.data == CERTIFICATE
+    answer = response.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    [link, _] = re.findall(r"- fixed\.pdf: http://127\.0\.0\.1:8000(/support/files/\S+)", answer)
+    assert client.get(link).data == CERTIFICATE
