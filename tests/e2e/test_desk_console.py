@@ -10,6 +10,7 @@ tests/e2e/screenshots/ are taken again.
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import os
@@ -25,7 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
 
 from interfaces.web.desk.wording import wording
 from tests.e2e.axe import AXE_CONTEXT, assert_accessible
@@ -65,6 +69,23 @@ def call(
             return answer.status, json.loads(answer.read() or b"null")
     except urllib.error.HTTPError as refused:
         return refused.code, json.loads(refused.read() or b"null")
+
+
+def with_files(server: Server, path: str, fields: dict[str, str], *files: tuple[str, bytes]) -> Any:
+    """POST a multipart request with files, as a browser's form would; its JSON."""
+    parts = [FileStorage(io.BytesIO(data), filename=name) for name, data in files]
+    boundary, body = encode_multipart({**fields, "files": parts})
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    request = urllib.request.Request(server.url + path, body, headers, method="POST")
+    with urllib.request.urlopen(request, timeout=15) as answer:
+        return json.loads(answer.read())
+
+
+def screenshot() -> bytes:
+    """An error page's screenshot, as a learner sends it."""
+    out = io.BytesIO()
+    Image.new("RGB", (640, 400), (230, 240, 250)).save(out, "PNG")
+    return out.getvalue()
 
 
 def ok(server: Server, method: str, path: str, token: str | None = None, body: Any = None) -> Any:
@@ -177,11 +198,12 @@ def _showcase(server: Server, salma: DeskUser, omar: DeskUser, khaled: DeskUser)
     )
     ref = shown["reference"]
     caught_up(server, salma.token, ref, acknowledged=True)  # the mailer's receipt comes first
-    ok(
+    with_files(
         server,
-        "POST",
         f"/api/v1/tickets/{ref}/follow-up",
-        body={"email": "noura@example.com", "message": "جربت مرة أخرى ولم تصلني رسالة."},
+        {"email": "noura@example.com", "message": "جربت مرة أخرى ولم تصلني رسالة."},
+        ("لقطة الخطأ.png", screenshot()),
+        ("setup.png", b"MZ\x90\x00" + bytes(60)),
     )
     for path, body in (
         ("take", None),
@@ -598,6 +620,10 @@ def test_every_console_page_passes_axe(desk: Desk, browser: Browser, language: s
             expect(page.locator("tbody tr")).to_have_count(1)
         if name == "ticket":
             expect(page.locator(".thread .kind-note_added.internal")).to_have_count(1)
+            thumbnail = page.locator(".thread .files img")
+            expect(thumbnail).to_have_count(1)  # the screenshot, drawn by the server
+            assert thumbnail.evaluate("img => img.complete && img.naturalWidth") == 320
+            expect(page.locator(".thread .files.refused li")).to_have_count(1)
         if name == "escalated":
             expect(page.get_by_role("link", name=desk.showcase)).to_be_visible()
 
