@@ -98,7 +98,9 @@ class Refused:
     reason: Refusal
 
 
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f<>:\"|?*]")
+# Controls (C0, C1), characters Windows forbids, and the marks that reorder text: a name with
+# a right-to-left override before `fdp.exe` shows an executable as a PDF.
+_UNSAFE = re.compile('[\x00-\x1f\x7f-\x9f<>:"|?*\u200e\u200f\u202a-\u202e\u2066-\u2069]')
 
 
 def safe_name(given: str | None) -> str:

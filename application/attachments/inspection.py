@@ -63,6 +63,8 @@ def inspect(name: str | None, data: bytes) -> Kept | Refused:
     shown = safe_name(name)
     if len(data) > MAX_FILE_BYTES:
         return Refused(shown, Refusal.TOO_LARGE)
+    if not data:  # nothing was sent: a file lost on the way, or a mistaken choice
+        return Refused(shown, Refusal.UNREADABLE)
     kind = filetype.guess_mime(data)
     if kind == "image/apng":  # an animated PNG is a PNG, and is served as one
         kind = "image/png"

@@ -29,7 +29,7 @@ from tests.conftest import FakeClock
 from tests.integration.test_attachments import CERTIFICATE, EXECUTABLE
 from tests.integration.test_desk_pages import PASSWORD, form_of, signed_in
 from tests.integration.test_forms import FIELDS, token_of
-from tests.unit.test_attachment_inspection import photo_with_location
+from tests.unit.test_attachment_inspection import image, photo_with_location
 
 REQUEST = {
     "email": "huda@example.org",
@@ -88,6 +88,29 @@ def test_the_api_keeps_a_request_s_files_and_says_which_were_refused_and_why(
     assert "نوع الملف غير مقبول" in refused["explained"]  # the request's language: Arabic
     ticket = container.desk.ticket(filed["reference"])
     assert [f["sha256"] for f in ticket.files] == [f["sha256"] for f in filed["files"]]
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("page.png", b"<!DOCTYPE html><html><script>alert(1)</script></html>", "kind_not_kept"),
+        ("setup.png", EXECUTABLE, "kind_not_kept"),
+        ("archive.pdf", b"PK\x03\x04" + bytes(200), "kind_not_kept"),
+        ("cut.png", image("PNG")[:-40], "unreadable"),
+        ("empty.txt", b"", "unreadable"),
+    ],
+    ids=["html-as-png", "executable-as-png", "zip-as-pdf", "truncated-png", "empty"],
+)
+def test_a_file_of_a_kind_not_kept_is_refused_with_why_and_the_request_is_kept(
+    client: FlaskClient, container: Container, name: str, data: bytes, reason: str
+) -> None:
+    answer = submit(client, (name, data))
+
+    assert answer.status_code == 201, answer.get_data(as_text=True)
+    body = answer.get_json()
+    assert body["files"] == [] and [r["reason"] for r in body["refused"]] == [reason]
+    assert body["refused"][0]["name"] == name
+    assert container.desk.ticket(body["reference"]).files == ()
 
 
 @pytest.mark.parametrize(

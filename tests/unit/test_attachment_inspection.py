@@ -128,6 +128,8 @@ def test_the_limits_of_one_message() -> None:
         ("C:\\Users\\huda\\شهادة الحضور.pdf", "شهادة الحضور.pdf"),
         ("a\x00b\r\nc.png", "abc.png"),
         (".htaccess", "htaccess"),
+        ("invoice\u202efdp.exe", "invoicefdp.exe"),
+        ("a\x85b\u2067c.txt", "abc.txt"),
         ("", "file"),
         (None, "file"),
         ("x" * 300 + ".pdf", "x" * 116 + ".pdf"),
