@@ -232,7 +232,9 @@ def body_fields(schema: ma.Schema) -> dict[str, Any]:
     """A command's fields, from its JSON body or, with files, from its multipart form; 422
     naming each field that is wrong, as for any other body."""
     if takes_files():
-        given: Any = request.form.to_dict()
+        # A part's name is whatever the client wrote, none included: as text, the schema
+        # names it an unknown field like any other.
+        given: Any = {str(name): value for name, value in request.form.items()}
     else:
         given = request.get_json(silent=True)
         given = {} if given is None else given
