@@ -114,3 +114,10 @@ def safe_name(given: str | None) -> str:
         keep = MAX_NAME - len(extension) - 1
         name = f"{stem[:keep]}.{extension}" if dot and 0 < len(extension) < 10 else name[:MAX_NAME]
     return name or "file"
+
+
+def split_names(names: str, count: int) -> list[str] | None:
+    """The names of a message's `count` files (the kept ones first), from the one text its
+    event records; None once erased or redacted, when one mark stands for them all."""
+    given = names.split("\n")
+    return given if len(given) == count else None

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.attachment import Attachment, Refused
+from domain.attachment import Attachment, Refused, split_names
 from domain.categories import Category
 from domain.chain import HashChained
 from domain.deadlines import MAX_EXTENSION, Deadline, has_passed, running_deadlines
@@ -648,9 +648,7 @@ class Ticket(HashChained):
     ) -> None:
         # Each file keeps its own name, and the sealed form of the names: the key that opens
         # them opens the file's bytes too.
-        given = names.split("\n")
-        if len(given) != len(files) + len(refused):  # erased or redacted: one mark for all
-            given = [str(names)] * len(files)
+        given = split_names(names, len(files) + len(refused)) or [str(names)] * len(files)
         sealed = getattr(names, "sealed", None)
         kept = (
             {

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyTrackingRecorder
 from sqlalchemy.engine import Connection, Engine
 
+from domain.attachment import split_names
 from domain.personal import ERASED, REDACTED
 from domain.reference import Reference
 from domain.sla import Complexity
@@ -250,9 +251,8 @@ def _content(e: Ticket.Event, zone: tzinfo) -> tuple[str, str | None, dict[str, 
 def _files(e: Ticket.FilesAttached) -> dict[str, Any]:
     """The files of a message: each kept one with its name, kind, size and hash (the name of
     its download); each refused one with its name and why."""
-    names = str(e.names).split("\n")
-    if len(names) != len(e.files) + len(e.refused):  # erased or redacted: one mark for all
-        names = [str(e.names)] * (len(e.files) + len(e.refused))
+    count = len(e.files) + len(e.refused)
+    names = split_names(str(e.names), count) or [str(e.names)] * count
     kept = [{"name": name, **file} for name, file in zip(names, e.files, strict=False)]
     refused = [
         {"name": name, "reason": reason}

@@ -37,6 +37,7 @@ from application.mail.notifications import (
 )
 from application.storage.instants import aware
 from application.storage.leases import Fence
+from domain.attachment import split_names
 from domain.ticket import Ticket
 
 log = logging.getLogger(__name__)
@@ -289,8 +290,8 @@ class OutboxRelay:
             return None
         if attached.message_version != event.originator_version:
             return None
-        names = str(attached.names).split("\n")
-        if len(names) != len(attached.files) + len(attached.refused):
+        names = split_names(str(attached.names), len(attached.files) + len(attached.refused))
+        if names is None:
             return None  # erased or redacted since: nothing to name
         kept = names[: len(attached.files)]
         links = [
