@@ -339,11 +339,14 @@ def mail(body: str, subject: str, to: str = SUPPORT, sender: str = LEARNER) -> E
     return message
 
 
-def send_mail(container: Container) -> list[Path]:
-    """Relay and send every email the log causes (in-process broker, `.eml` files); the files."""
+def send_mail(container: Container, batch_size: int = 200) -> list[Path]:
+    """Relay and send every email the log causes (in-process broker, `.eml` files), the relay
+    reading `batch_size` events at a time; the files."""
     broker = mail_broker(container.settings, f"supportdesk.test.{uuid.uuid4().hex[:12]}")
     relay, sender = outbox_relay(container, broker), mailer(container, broker)
-    while relay.relay_once():
+    relay.batch_size = batch_size
+    head = container.desk.recorder.max_notification_id() or 0
+    while relay.relay_once() or relay.position() < head:
         pass
     sender.drain()
     return sorted(Path(container.settings.smtp_url.removeprefix("file:")).glob("*.eml"))

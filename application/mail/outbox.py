@@ -254,14 +254,19 @@ class OutboxRelay:
         now = self.clock()
         to_send: list[tuple[int, OutgoingEmail]] = []
         to_hold: list[tuple[int, datetime, OutgoingEmail]] = []
-        for notification in notifications:
-            event = self.desk.mapper.to_domain_event(notification)
+        events = [self.desk.mapper.to_domain_event(n) for n in notifications]
+        for at, (notification, event) in enumerate(zip(notifications, events, strict=True)):
             if not isinstance(event, Ticket.Event):
                 continue
             ticket = self._tickets.after(event, needed=causes_email(event))
             if ticket is None:
                 continue
-            files = self._files_with(event, ticket.reference) if _to_requester(event) else None
+            following = events[at + 1] if at + 1 < len(events) else None
+            files = (
+                self._files_with(event, ticket.reference, following)
+                if _to_requester(event)
+                else None
+            )
             for email in emails_for(event, ticket, self.addresses, self.owners, files):
                 opening = self._held_until(email, event.timestamp, now)
                 if opening is None:
@@ -275,20 +280,27 @@ class OutboxRelay:
         self._advance(notifications[-1].id, to_hold)
         return released + len(to_send), more
 
-    def _files_with(self, event: Ticket.Event, reference: str) -> FilesOfMessage | None:
-        """The files that came with this message to the requester: recorded by the event
-        just after it, in the same transaction, so already in the log."""
-        following = list(
-            self.desk.events.get(
+    def _files_with(
+        self, event: Ticket.Event, reference: str, following: object | None
+    ) -> FilesOfMessage | None:
+        """The files that came with this message to the requester: recorded by the event just
+        after it, in the same save, whose events take consecutive positions in the log. That
+        event is `following`, the batch's next, unless the message ended the batch: then it is
+        read from the log, where it already is."""
+        if following is None:
+            found = self.desk.events.get(
                 event.originator_id,
                 gt=event.originator_version,
                 lte=event.originator_version + 1,
             )
-        )
-        attached = following[0] if following else None
+            following = next(iter(found), None)
+        attached = following
         if not isinstance(attached, Ticket.FilesAttached):
             return None
-        if attached.message_version != event.originator_version:
+        if (attached.originator_id, attached.message_version) != (
+            event.originator_id,
+            event.originator_version,
+        ):
             return None
         names = split_names(str(attached.names), len(attached.files) + len(attached.refused))
         if names is None:

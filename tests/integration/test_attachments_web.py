@@ -438,11 +438,13 @@ def emails_to(paths: list[Path], address: str) -> list[EmailMessage]:
     return found
 
 
+@pytest.mark.parametrize("batch_size", [200, 1], ids=["files-in-the-batch", "files-after-it"])
 def test_emails_link_to_the_files_and_name_those_refused_without_attaching_any(
     client: FlaskClient,
     container: Container,
     filed: dict[str, Any],
     bearer: Callable[[Role], dict[str, str]],
+    batch_size: int,
 ) -> None:
     reply = post(
         client,
@@ -452,7 +454,7 @@ def test_emails_link_to_the_files_and_name_those_refused_without_attaching_any(
     )
     assert reply.status_code == 200
 
-    receipt, response = emails_to(send_mail(container), REQUEST["email"])
+    receipt, response = emails_to(send_mail(container, batch_size), REQUEST["email"])
 
     for email in (receipt, response):
         assert [part.get_content_type() for part in email.walk()] == [
