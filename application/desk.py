@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, ClassVar, Protocol, cast
 from uuid import UUID
 
@@ -46,8 +47,6 @@ class Vault(Protocol):
 
     def sealer(self, subject: str, key: bytes) -> Sealer: ...
 
-    def sealer_like(self, value: object, at: datetime) -> Sealer | None: ...
-
     def transcoder(self, inner: Transcoder) -> Transcoder: ...
 
     def redact(self, sealed: str, at: datetime) -> None: ...
@@ -64,32 +63,24 @@ class _Attempt:
 
     def __init__(self, vault: Vault | None, ticket: Ticket, at: datetime) -> None:
         self.vault, self.ticket, self.at = vault, ticket, at
-        self.found: list[tuple[str, bytes] | None] = []
         self.files: list[Prepared] = []
         self.refused: list[Refused] = []
 
+    @cached_property
     def key(self) -> tuple[str, bytes] | None:
         if self.vault is None:
             return None
-        if not self.found:
-            self.found.append(self.vault.key_like(self.ticket.requester_email, self.at))
-        return self.found[0]
+        return self.vault.key_like(self.ticket.requester_email, self.at)
 
-    def sealer(self) -> Sealer | None:
-        vault = self.vault
-        if vault is None:
-            return None
-        made: list[Sealer] = []
+    @cached_property
+    def _sealer(self) -> Sealer:
+        if self.vault is None or self.key is None:
+            raise TransitionRefused("the requester's personal data was erased")
+        return self.vault.sealer(*self.key)
 
-        def seal(text: str) -> str:
-            if not made:
-                key = self.key()
-                if key is None:
-                    raise TransitionRefused("the requester's personal data was erased")
-                made.append(vault.sealer(*key))
-            return made[0](text)
-
-        return seal
+    def seal(self, text: str) -> str:
+        """The text sealed under the key, looked up when the first text is sealed."""
+        return self._sealer(text)
 
 
 _attempt: ContextVar[_Attempt | None] = ContextVar("attempt", default=None)
@@ -99,7 +90,7 @@ _attempt: ContextVar[_Attempt | None] = ContextVar("attempt", default=None)
 def _attempting(attempt: _Attempt) -> Iterator[None]:
     token = _attempt.set(attempt)
     try:
-        with sealing(attempt.sealer()):
+        with sealing(attempt.seal if attempt.vault is not None else None):
             yield
     finally:
         _attempt.reset(token)
@@ -645,7 +636,7 @@ class SupportDesk(Application[UUID]):
         attempt = _attempt.get()
         if attempt is None:
             raise RuntimeError("files are attached inside a command only")
-        prepared = self._prepared(attempt.key() if files else None, files)
+        prepared = self._prepared(attempt.key if files else None, files)
         ticket.attach_files(
             files=[p.attachment for p in prepared], refused=refused, actor=actor, at=attempt.at
         )

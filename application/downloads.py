@@ -30,8 +30,6 @@ LINK_LIFETIME = timedelta(days=30)
 """How long a link in an email opens a file: long enough to come back to the email, short
 enough that a forwarded or leaked email stops giving the file."""
 
-_IMAGES = {"image/png", "image/jpeg", "image/webp", "image/gif"}
-
 
 class FileNotKept(Exception):
     """The ticket has no such file, or it can no longer be read (erased, or changed where it
@@ -57,7 +55,7 @@ class Download:
 
     @property
     def is_image(self) -> bool:
-        return self.media_type in _IMAGES
+        return self.media_type.startswith("image/")  # only images of the kept kinds are kept
 
 
 class Downloads:

@@ -89,7 +89,7 @@ def submit_once(
             return claim.body, True
         reference = Reference.parse(claim.reference)
     try:
-        kept, refused = inspect_all(files) if files else ([], [])
+        kept, refused = inspect_all(files)
         outcome = desk.submit(
             channel=Channel.WEB_FORM,
             requester_email=fields["email"],

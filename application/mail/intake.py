@@ -42,7 +42,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from application.attachments.inspection import Kept, inspect_all
+from application.attachments.inspection import inspect_all
 from application.desk import Outcome, SupportDesk
 from application.mail.address import address_tag
 from application.mail.authentication import vouched_for
@@ -56,7 +56,6 @@ from application.mail.message import (
 from application.mail.notifications import Addresses
 from application.mail.outbox import mail_metadata
 from application.mail.statements import read_category, read_course
-from domain.attachment import Refused
 from domain.errors import InvalidRequest, TicketNotFound, TransitionRefused
 from domain.escalation import EscalationReason
 from domain.reference import Reference
@@ -255,7 +254,7 @@ class MailIntake:
     def _follow_up(self, reference: str, email: InboundEmail, *, verified: bool) -> Outcome:
         """Every message about a ticket from its requester's address is on its record (P6.1,
         P7.1); only a verified one fills in missing details (P3.2)."""
-        kept, refused = _inspected(email)
+        kept, refused = inspect_all(email.files)  # only for a message that is recorded
         outcome = self.desk.receive_follow_up(
             reference,
             message=email.new_text or email.subject or "(no text)",
@@ -287,7 +286,7 @@ class MailIntake:
         subject = email.subject or _first_line(text) or "(بدون عنوان / no subject)"
         if follows is not None and follows not in subject:
             subject = f"{subject[:180]} [{follows}]"  # the earlier ticket, for agents to open
-        kept, refused = _inspected(email)
+        kept, refused = inspect_all(email.files)  # only for a message that is recorded
         outcome = self.desk.submit(
             channel=Channel.EMAIL,
             requester_email=email.sender,
@@ -424,13 +423,6 @@ def _delivery_key(email: InboundEmail) -> str:
     (bounded: a msg-id is at most 250 characters, the key 267)."""
     sender = hashlib.sha256(email.sender.casefold().encode()).hexdigest()[:16]
     return f"{email.message_id} {sender}"
-
-
-def _inspected(email: InboundEmail) -> tuple[list[Kept], list[Refused]]:
-    """What of the message's files is kept, and why the others are not. Run only for a message
-    that is recorded: decoding images costs more than anything else here, and a redelivery or
-    an automatic reply is never inspected."""
-    return inspect_all(email.files)
 
 
 def _first_line(text: str) -> str:

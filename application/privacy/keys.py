@@ -354,11 +354,6 @@ class Vault:
             return (subject, key) if subject and key else None
         return self.new_key(at)
 
-    def sealer_like(self, value: object, at: datetime) -> Sealer | None:
-        """Seals texts under the key of the sealed text `value`: see `key_like`."""
-        found = self.key_like(value, at)
-        return None if found is None else self.sealer(*found)
-
     def open(self, sealed: str) -> Personal:
         """The text a sealed form holds, or `ERASED` when its key is gone."""
         subject = subject_of_sealed(sealed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from application.bootstrap import Container, bootstrap
+from application.bootstrap import Container, bootstrap, site_secret
 from application.settings import Settings
 
 # Modules, not their blueprints: a name bound here would hide the submodule of that name.
@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         OPENAPI_JSON_PATH="v1/openapi.json",
         JSON_SORT_KEYS=False,
     )
-    app.config[forms.SECRET_KEY] = forms.form_secret(built.settings)
+    app.config[forms.SECRET_KEY] = site_secret(built.settings)
     api = ProblemApi(
         app,
         spec_kwargs={

@@ -22,9 +22,7 @@ from itsdangerous import BadData, Signer, URLSafeTimedSerializer
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
-from application.bootstrap import site_secret
 from application.downloads import FileNotKept, LinkRefused
-from application.settings import Settings
 from application.storage.idempotency import KeyInFlight, KeyReused
 from application.submission import NoMatchingTicket, requesters_ticket, submit_once
 from domain.attachment import Refusal
@@ -52,11 +50,6 @@ _FORM_FIELDS = ("name", "email", "category", "course", "subject", "description")
 
 
 # ---- the secret and the token ------------------------------------------------------------------
-
-
-def form_secret(settings: Settings) -> str:
-    """The key that signs the forms' tokens: the configured one, or one made once and kept."""
-    return site_secret(settings)
 
 
 def _signer() -> URLSafeTimedSerializer:

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Response, jsonify, request
 from flask_smorest import Blueprint
 
+from application.attachments.inspection import inspect_all
 from application.storage.idempotency import KeyInFlight, KeyReused
 from application.submission import files_received, requesters_ticket, submit_once
 from domain.request import Channel
@@ -23,7 +24,7 @@ from interfaces.web.schemas.public import (
     SubmittedSchema,
 )
 from interfaces.web.services import container
-from interfaces.web.uploads import accepts_files, inspected, received, takes_files
+from interfaces.web.uploads import accepts_files, received, takes_files
 
 blp = Blueprint(
     "public",
@@ -118,7 +119,7 @@ def follow_up(ref: str) -> dict[str, Any]:
     desk = container().desk
     with steady_lookup():
         ticket = requesters_ticket(desk, ref, fields["email"])
-    kept, refused = inspected(files)
+    kept, refused = inspect_all(files)
     outcome = desk.receive_follow_up(
         ticket.reference,
         message=fields["message"],

@@ -13,6 +13,7 @@ import marshmallow as ma
 from flask import Response, jsonify, request
 from flask_smorest import Blueprint
 
+from application.attachments.inspection import inspect_all
 from application.desk import Outcome, SupportDesk
 from application.workspace import Workspace
 from domain.escalation import EscalationReason
@@ -40,7 +41,7 @@ from interfaces.web.schemas.workspace import (
     RedactionSchema,
 )
 from interfaces.web.services import container
-from interfaces.web.uploads import accepts_files, inspected, received, takes_files
+from interfaces.web.uploads import accepts_files, received, takes_files
 
 blp = Blueprint(
     "tickets",
@@ -166,7 +167,7 @@ def respond(ref: str) -> Response:
                 version=version,
             ),
         )
-    kept, refused = inspected(files)
+    kept, refused = inspect_all(files)
     if refused:
         raise Problem(
             422,

@@ -9,7 +9,6 @@ served back as downloads only, in a sandbox, so a file can never act as a page o
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -17,14 +16,12 @@ from urllib.parse import quote
 from flask import Response, current_app, request
 from werkzeug.datastructures import FileStorage
 
-from application.attachments.inspection import Kept, inspect_all
 from application.downloads import Download
 from domain.attachment import (
     MAX_FILE_BYTES,
     MAX_FILES,
     MAX_TOTAL_BYTES,
     Refusal,
-    Refused,
     safe_name,
 )
 
@@ -89,16 +86,6 @@ def _read(storage: FileStorage, name: str) -> bytes:
     if len(data) > MAX_FILE_BYTES:
         raise OverLimit(name, Refusal.TOO_LARGE)
     return data
-
-
-def inspected(files: list[tuple[str, bytes]]) -> tuple[list[Kept], list[Refused]]:
-    """What is kept of the files, and what is refused and why."""
-    return inspect_all(files) if files else ([], [])
-
-
-def digests(files: list[tuple[str, bytes]]) -> list[list[str]]:
-    """The files as an idempotency key's request remembers them: a retry sends the same."""
-    return [[name, hashlib.sha256(data).hexdigest()] for name, data in files]
 
 
 def served(download: Download) -> Response:

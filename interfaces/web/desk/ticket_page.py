@@ -17,6 +17,7 @@ import marshmallow as ma
 from flask import Response, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
+from application.attachments.inspection import inspect_all
 from application.desk import Outcome
 from application.users import Principal
 from domain.attachment import Refused
@@ -40,7 +41,7 @@ from interfaces.web.schemas.tickets import (
 )
 from interfaces.web.schemas.workspace import AssignSchema, NoteSchema
 from interfaces.web.services import container
-from interfaces.web.uploads import OverLimit, accepts_files, inspected, received, served
+from interfaces.web.uploads import OverLimit, accepts_files, received, served
 from interfaces.web.uploads import thumbnail as thumbnail_response
 from projections.conversation import conversation
 from projections.templates import template_rows
@@ -194,7 +195,7 @@ def _commands(
             return desk_.resolve(
                 ref, summary=fields["summary"], actor=who.name, expected_version=version
             )
-        kept, refused = inspected(sent_files)
+        kept, refused = inspect_all(sent_files)
         if refused:
             # An agent sees at once what was not accepted, and sends it again corrected.
             raise _FilesRefused(refused)
