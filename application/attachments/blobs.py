@@ -155,7 +155,7 @@ _COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
 def _copy_in(connection: Connection, address: str, sealed: bytes) -> None:
     """One file by binary COPY, in the connection's transaction: the driver would otherwise
     send the bytes as hex text, twice their size, for the server to parse back (a 5 MB file
-    took 150 ms that way, 40 ms this way)."""
+    took 150 ms that way, about 30 ms this way)."""
     key = address.encode("ascii")
     fields = [(2).to_bytes(2, "big"), len(key).to_bytes(4, "big"), key]
     fields += [len(sealed).to_bytes(4, "big"), sealed]
